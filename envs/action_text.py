@@ -1,0 +1,23 @@
+"""Turning a game's action names (ALE's `get_action_meanings()`) into short English."""
+
+from __future__ import annotations
+
+_WORDS = {"UP": "up", "DOWN": "down", "LEFT": "left", "RIGHT": "right"}
+
+
+def meaning_to_text(meaning: str) -> str:
+    """'NOOP' -> 'do nothing', 'UPRIGHTFIRE' -> 'move up right and fire'."""
+    name = meaning.upper()
+    if name == "NOOP":
+        return "do nothing"
+    fire = name.endswith("FIRE")
+    name = name.removesuffix("FIRE")
+    directions = []
+    while name:
+        word = next((w for w in _WORDS if name.startswith(w)), None)
+        if word is None:
+            return meaning.lower().replace("_", " ")
+        directions.append(_WORDS[word])
+        name = name[len(word):]
+    move = f"move {' '.join(directions)}" if directions else ""
+    return " and ".join(part for part in (move, "fire" if fire else "") if part)

@@ -1,0 +1,30 @@
+"""Gymnasium ids of the real games; `import tv2tv_world` registers them."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+NAMESPACE = "tv2tv_world"
+
+# id -> (entry point, kwargs); the Atari ids wrap ALE games through the pixel-game adapter.
+GAMES: dict[str, tuple[str, dict]] = {
+    "Forage-v0": ("tv2tv_world.envs.forage:ForageEnv", {}),
+    "Breakout-v0": ("tv2tv_world.envs.pixel_game:PixelGame", {"game": "ALE/Breakout-v5", "max_steps": 4096}),
+    "Pong-v0": (
+        "tv2tv_world.envs.pixel_game:PixelGame",
+        {
+            "game": "ALE/Pong-v5",
+            "max_steps": 4096,
+            # ALE calls them RIGHT and LEFT, but in Pong they move the paddle up and down.
+            "action_texts": ("do nothing", "fire", "move up", "move down", "move up and fire", "move down and fire"),
+        },
+    ),
+}
+
+
+def register_envs() -> None:
+    """Register every game under the `tv2tv_world/` namespace (idempotent)."""
+    for name, (entry_point, kwargs) in GAMES.items():
+        env_id = f"{NAMESPACE}/{name}"
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point, kwargs=kwargs, disable_env_checker=True)
