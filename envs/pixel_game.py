@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 
 import gymnasium as gym
@@ -16,6 +17,7 @@ from tv2tv_world.envs.resize import area_resize
 def _make_inner(game: str, **kwargs) -> gym.Env:
     """`gymnasium.make(game)`, registering ALE's games first when the id needs them."""
     if game.startswith("ALE/"):
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")  # ALE's SDL would complain about missing sound cards
         try:
             import ale_py
         except ImportError as err:
