@@ -161,17 +161,16 @@ class ForageEnv(gym.Env):
         s = self._state
         if s.done:
             raise RuntimeError("step() called after the episode ended; call reset() first")
-        dx, dy = ACTION_DELTAS[int(action)]
-        s.player = np.clip(s.player + PLAYER_SPEED * np.array([dx, dy]), WALL, WORLD - WALL - PLAYER_SIZE)
-        self._move_hazards()
+        s.player = move_player(s.player, int(action))
+        s.hazards = move_hazards(s.hazards)
 
         reward, eaten = 0.0, []
         for i, fruit in enumerate(s.fruits):
-            if _overlap(s.player, PLAYER_SIZE, fruit, FRUIT_SIZE):
+            if overlap(s.player, PLAYER_SIZE, fruit, FRUIT_SIZE):
                 reward += 1.0
                 eaten.append(self.fruit_names[i])
                 s.fruits[i] = self._free_fruit_place(exclude=i)
-        terminated = any(_overlap(s.player, PLAYER_SIZE, h[:2], HAZARD_SIZE) for h in s.hazards)
+        terminated = any(overlap(s.player, PLAYER_SIZE, h[:2], HAZARD_SIZE) for h in s.hazards)
         if terminated:
             reward -= 1.0
         s.steps += 1
@@ -204,25 +203,15 @@ class ForageEnv(gym.Env):
         s = self._state
         return {"steps": s.steps, "fruits_eaten": list(eaten)}
 
-    def _move_hazards(self):
-        hi = WORLD - WALL - HAZARD_SIZE
-        for h in self._state.hazards:
-            for axis in (0, 1):
-                p = h[axis] + h[axis + 2]
-                if p < WALL or p > hi:
-                    h[axis + 2] *= -1
-                    p = 2 * WALL - p if p < WALL else 2 * hi - p
-                h[axis] = p
-
     def _free_fruit_place(self, exclude: int) -> np.ndarray:
         """A random fruit place touching neither the player, a hazard nor another fruit."""
         s = self._state
         for _ in range(1000):
             xy = self.np_random.integers(WALL, WORLD - WALL - FRUIT_SIZE + 1, size=2)
-            clear = not _overlap(xy, FRUIT_SIZE + 4, s.player - 2, PLAYER_SIZE + 4)
-            clear &= not any(_overlap(xy, FRUIT_SIZE, h[:2], HAZARD_SIZE) for h in s.hazards)
+            clear = not overlap(xy, FRUIT_SIZE + 4, s.player - 2, PLAYER_SIZE + 4)
+            clear &= not any(overlap(xy, FRUIT_SIZE, h[:2], HAZARD_SIZE) for h in s.hazards)
             clear &= not any(
-                _overlap(xy, FRUIT_SIZE + 2, f - 1, FRUIT_SIZE + 2) for j, f in enumerate(s.fruits) if j != exclude
+                overlap(xy, FRUIT_SIZE + 2, f - 1, FRUIT_SIZE + 2) for j, f in enumerate(s.fruits) if j != exclude
             )
             if clear:
                 return xy
@@ -241,7 +230,24 @@ class ForageEnv(gym.Env):
         return frame
 
 
-def _overlap(a, a_size, b, b_size) -> bool:
+def move_player(player: np.ndarray, action: int) -> np.ndarray:
+    """One step of player motion, stopped by the walls; (2,) x y -> (2,)."""
+    return np.clip(player + PLAYER_SPEED * np.array(ACTION_DELTAS[action]), WALL, WORLD - WALL - PLAYER_SIZE)
+
+
+def move_hazards(hazards: np.ndarray) -> np.ndarray:
+    """One step of hazard motion, bouncing off the walls; (n, 4) x y vx vy -> (n, 4)."""
+    hazards = hazards.copy()
+    lo, hi = WALL, WORLD - WALL - HAZARD_SIZE
+    position = hazards[:, :2] + hazards[:, 2:]
+    low, high = position < lo, position > hi
+    position = np.where(low, 2 * lo - position, np.where(high, 2 * hi - position, position))
+    hazards[:, 2:] *= np.where(low | high, -1, 1)
+    hazards[:, :2] = position
+    return hazards
+
+
+def overlap(a, a_size, b, b_size) -> bool:
     """Whether two axis-aligned squares (top-left corner, side) overlap."""
     return bool(a[0] < b[0] + b_size and b[0] < a[0] + a_size and a[1] < b[1] + b_size and b[1] < a[1] + a_size)
 
