@@ -9,6 +9,7 @@ NAMESPACE = "tv2tv_world"
 # id -> (entry point, kwargs); the Atari ids wrap ALE games through the pixel-game adapter.
 GAMES: dict[str, tuple[str, dict]] = {
     "Forage-v0": ("tv2tv_world.envs.forage:ForageEnv", {}),
+    "PixelGame-v0": ("tv2tv_world.envs.pixel_game:PixelGame", {}),  # any other game: pass game="ID"
     "Breakout-v0": ("tv2tv_world.envs.pixel_game:PixelGame", {"game": "ALE/Breakout-v5", "max_steps": 4096}),
     "Pong-v0": (
         "tv2tv_world.envs.pixel_game:PixelGame",

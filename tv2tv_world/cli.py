@@ -1,0 +1,97 @@
+"""The `tv2tv` command: one subcommand per job of the product."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from tv2tv_world.dataset.format import DatasetError
+
+
+def _collect(args: argparse.Namespace) -> None:
+    from tv2tv_world.dataset.collect import collect
+
+    try:
+        env_kwargs = json.loads(args.env_kwargs)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r} ({err})") from None
+    if not isinstance(env_kwargs, dict):
+        raise ValueError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}")
+    try:
+        manifest = collect(
+            args.env, args.policy, args.episodes, args.out, workers=args.workers, seed=args.seed,
+            action_repeat=args.action_repeat, env_kwargs=env_kwargs, progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(f"interrupted; complete episodes are kept in {args.out}: re-run the same command to resume",
+              file=sys.stderr)
+        raise SystemExit(130) from None
+    frames = sum(e["frames"] for e in manifest.episodes)
+    print(f"{len(manifest.episodes)} episodes, {frames} frames in {args.out}")
+
+
+def _data_check(args: argparse.Namespace) -> None:
+    from tv2tv_world.dataset.check import check_dataset
+
+    summary = check_dataset(args.folder)
+    print(f"ok: {args.folder}: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                             for k, v in summary.items()))
+
+
+def _games(args: argparse.Namespace) -> None:
+    from tv2tv_world.envs.registration import GAMES, NAMESPACE
+
+    for name, (_, kwargs) in GAMES.items():
+        wraps = f"  (wraps {kwargs['game']})" if "game" in kwargs else ""
+        print(f"{NAMESPACE}/{name}{wraps}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tv2tv_world.agents.registry import POLICY_NAMES
+
+    parser = argparse.ArgumentParser(
+        prog="tv2tv", description="tv2tv-world: a game world model that thinks in words and acts in pixels."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    games = commands.add_parser("games", help="list the real games", description="List the registered real games.")
+    games.set_defaults(run=_games)
+
+    collect = commands.add_parser(
+        "collect", help="record episodes of a real game into a dataset",
+        description="Record episodes (frames, actions, action and intent texts, rewards, flags) into DIR. "
+                    "Re-running the same command resumes and keeps complete episodes.",
+    )
+    collect.add_argument("--env", required=True, help="game id, e.g. tv2tv_world/Forage-v0 (any pixel Gymnasium id works)")
+    collect.add_argument("--policy", choices=POLICY_NAMES, default="scripted", help="who plays (default: scripted)")
+    collect.add_argument("--episodes", type=int, required=True, help="number of episodes")
+    collect.add_argument("--out", required=True, help="dataset folder")
+    collect.add_argument("--workers", type=int, default=1, help="parallel processes (default: 1)")
+    collect.add_argument("--seed", type=int, default=0, help="episode i is played with seed SEED+i (default: 0)")
+    collect.add_argument("--action-repeat", type=int, default=4,
+                         help="frames per decision = frames per video chunk (default: 4)")
+    collect.add_argument("--env-kwargs", default="{}", help='JSON keyword arguments for the game, e.g. \'{"size": 64}\'')
+    collect.add_argument("--quiet", action="store_true", help="no progress bar")
+    collect.set_defaults(run=_collect)
+
+    data = commands.add_parser("data", help="inspect datasets", description="Inspect datasets.")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    check = data_commands.add_parser("check", help="validate a dataset folder",
+                                     description="Validate every file of a dataset; name the first bad file and field.")
+    check.add_argument("folder")
+    check.set_defaults(run=_data_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (DatasetError, ValueError, TypeError, FileNotFoundError) as err:
+        print(f"tv2tv: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Fixed-length windows of recorded episodes, for every model we train."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from einops import rearrange
+from torch.utils.data import DataLoader, Dataset
+
+from tv2tv_world.dataset.format import DatasetError, Episode, Manifest, read_episode
+
+
+class EpisodeWindows(Dataset):
+    """Every window of `window` consecutive decisions that lies inside one episode.
+
+    An item (w = window, r = action repeat) is a dict:
+    - `frames`: (1 + w * r, 3, h, w) uint8, the frame before the first decision, then each chunk
+    - `actions`: (w,) int64; `rewards`: (w,) float32; `terminated`, `truncated`: (w,) bool
+    - `action_texts`, `intents`: lists of w strings
+    """
+
+    def __init__(self, episodes: list[Episode], window: int, action_repeat: int):
+        if window < 1:
+            raise ValueError(f"window must be >= 1 decision, got {window}")
+        self.episodes, self.window, self.repeat = episodes, window, action_repeat
+        self.index = [(e, start) for e, ep in enumerate(episodes) for start in range(ep.decisions - window + 1)]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict:
+        e, start = self.index[i]
+        ep, stop = self.episodes[e], start + self.window
+        frames = ep.frames[start * self.repeat : stop * self.repeat + 1]
+        return {
+            "frames": torch.from_numpy(rearrange(frames, "t h w c -> t c h w").copy()),
+            "actions": torch.from_numpy(ep.actions[start:stop]),
+            "rewards": torch.from_numpy(ep.rewards[start:stop]),
+            "terminated": torch.from_numpy(ep.terminated[start:stop]),
+            "truncated": torch.from_numpy(ep.truncated[start:stop]),
+            "action_texts": ep.action_texts[start:stop].tolist(),
+            "intents": ep.intents[start:stop].tolist(),
+        }
+
+
+def collate_windows(items: list[dict]) -> dict:
+    """Stack tensors along a new batch axis; texts become (b, w) lists of lists."""
+    return {key: torch.stack([it[key] for it in items]) if torch.is_tensor(items[0][key]) else [it[key] for it in items]
+            for key in items[0]}
+
+
+class EpisodeDataModule(L.LightningDataModule):
+    """Loads a dataset folder from `tv2tv collect` and splits it into train and val by episode.
+
+    Args:
+        data_dir: the dataset folder (with manifest.json).
+        window: decisions (= video chunks) per sample.
+        batch_size: samples per batch.
+        val_fraction: share of episodes held out for validation (at least one when >= 2 episodes).
+        num_workers: DataLoader worker processes.
+        seed: seeds the train/val split.
+    """
+
+    def __init__(self, data_dir: str, window: int = 8, batch_size: int = 16, val_fraction: float = 0.1,
+                 num_workers: int = 0, seed: int = 0):
+        super().__init__()
+        if not 0.0 <= val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        self.save_hyperparameters()
+        self.manifest = Manifest.load(data_dir)  # fails early, with the folder's name, on a bad path
+        self.train_set: EpisodeWindows | None = None
+        self.val_set: EpisodeWindows | None = None
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return self.manifest.frame_size
+
+    @property
+    def action_texts(self) -> tuple[str, ...]:
+        return self.manifest.action_texts
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        hp, folder = self.hparams, Path(self.hparams.data_dir)
+        episodes = []
+        for entry in self.manifest.episodes:
+            episode = read_episode(folder / entry["file"])
+            self.manifest.validate(episode, str(folder / entry["file"]))
+            episodes.append(episode)
+        if not episodes:
+            raise DatasetError(f"{folder}: the manifest lists no episodes")
+        order = np.random.default_rng(hp.seed).permutation(len(episodes))
+        n_val = 0 if len(episodes) < 2 else max(1, round(hp.val_fraction * len(episodes))) if hp.val_fraction else 0
+        repeat = self.manifest.action_repeat
+        self.train_set = EpisodeWindows([episodes[i] for i in order[n_val:]], hp.window, repeat)
+        self.val_set = EpisodeWindows([episodes[i] for i in order[:n_val]], hp.window, repeat)
+        if len(self.train_set) == 0:
+            longest = max(ep.decisions for ep in episodes)
+            raise DatasetError(f"{folder}: no training episode has {hp.window} decisions (longest: {longest}); lower window")
+
+    def _loader(self, dataset: EpisodeWindows, shuffle: bool) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle, collate_fn=collate_windows,
+                          num_workers=self.hparams.num_workers, persistent_workers=self.hparams.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
