@@ -66,9 +66,13 @@ _worker: dict = {}
 
 
 def _start_worker(env_id: str, env_kwargs: dict, policy: str, out: str, seed: int, action_repeat: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and cleans up
     env = make_game(env_id, **env_kwargs)
     _worker.update(env=env, policy=make_policy(policy, env), out=Path(out), seed=seed, repeat=action_repeat)
+
+
+def _start_pool_worker(*args) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and cleans up
+    _start_worker(*args)
 
 
 def _record_shard(index: int) -> dict:
@@ -148,7 +152,7 @@ def collect(
             _start_worker(*init_args)
             results = map(_record_shard, todo)
         else:
-            pool = mp.get_context("spawn").Pool(workers, _start_worker, init_args)
+            pool = mp.get_context("spawn").Pool(workers, _start_pool_worker, init_args)
             results = pool.imap_unordered(_record_shard, todo)
         for entry in results:
             manifest.episodes.append(entry)

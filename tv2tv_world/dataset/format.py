@@ -132,8 +132,8 @@ class Manifest:
         if len(wrong):
             i = wrong[0]
             raise DatasetError(
-                f"{name}: field 'action_texts' says {episode.action_texts[i]!r} at step {i} "
-                f"but action {episode.actions[i]} is {expected_texts[i]!r}"
+                f"{name}: field 'action_texts' says {str(episode.action_texts[i])!r} at step {i} "
+                f"but action {episode.actions[i]} is {str(expected_texts[i])!r}"
             )
         ends = episode.terminated | episode.truncated
         if ends[:-1].any():
