@@ -132,9 +132,9 @@ class ForageEnv(gym.Env):
                 f"state has {len(state.fruits)} fruits and {len(state.hazards)} hazards; "
                 f"this env has {self.n_fruits} and {self.n_hazards}"
             )
-        self._state = copy.deepcopy(state)
         if not state.rng:
             raise ValueError("state has no random generator state; take it from get_state()")
+        self._state = copy.deepcopy(state)
         self.np_random.bit_generator.state = copy.deepcopy(state.rng)
 
     # ---- gymnasium API ----------------------------------------------------------------
@@ -151,7 +151,7 @@ class ForageEnv(gym.Env):
             hazards[i, 2:] = self.np_random.choice([-1, 1], size=2)
         self._state = ForageState(player=player, fruits=np.zeros((self.n_fruits, 2), np.int64), hazards=hazards)
         for i in range(self.n_fruits):
-            self._state.fruits[i] = self._free_fruit_place(exclude=i)
+            self._state.fruits[i] = self._free_fruit_place(others=self._state.fruits[:i])
         return self._frame(), self._info()
 
     def step(self, action):
@@ -169,7 +169,7 @@ class ForageEnv(gym.Env):
             if overlap(s.player, PLAYER_SIZE, fruit, FRUIT_SIZE):
                 reward += 1.0
                 eaten.append(self.fruit_names[i])
-                s.fruits[i] = self._free_fruit_place(exclude=i)
+                s.fruits[i] = self._free_fruit_place(others=np.delete(s.fruits, i, axis=0))
         terminated = any(overlap(s.player, PLAYER_SIZE, h[:2], HAZARD_SIZE) for h in s.hazards)
         if terminated:
             reward -= 1.0
@@ -203,16 +203,14 @@ class ForageEnv(gym.Env):
         s = self._state
         return {"steps": s.steps, "fruits_eaten": list(eaten)}
 
-    def _free_fruit_place(self, exclude: int) -> np.ndarray:
+    def _free_fruit_place(self, others: np.ndarray) -> np.ndarray:
         """A random fruit place touching neither the player, a hazard nor another fruit."""
         s = self._state
         for _ in range(1000):
             xy = self.np_random.integers(WALL, WORLD - WALL - FRUIT_SIZE + 1, size=2)
             clear = not overlap(xy, FRUIT_SIZE + 4, s.player - 2, PLAYER_SIZE + 4)
             clear &= not any(overlap(xy, FRUIT_SIZE, h[:2], HAZARD_SIZE) for h in s.hazards)
-            clear &= not any(
-                overlap(xy, FRUIT_SIZE + 2, f - 1, FRUIT_SIZE + 2) for j, f in enumerate(s.fruits) if j != exclude
-            )
+            clear &= not any(overlap(xy, FRUIT_SIZE + 2, f - 1, FRUIT_SIZE + 2) for f in others)
             if clear:
                 return xy
         return xy  # arena crowded beyond belief: accept an overlap rather than loop forever

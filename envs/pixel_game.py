@@ -167,6 +167,8 @@ class PixelGame(gym.Env):
 
     def get_state(self):
         """The wrapped game's full state (ALE `clone_state`), plus our step counter."""
+        if self._raw is None:
+            raise RuntimeError("call reset() before get_state()")
         clone = getattr(self.game.unwrapped, "clone_state", None)
         if clone is None:
             raise NotImplementedError(f"{self.game_name} cannot save its state")

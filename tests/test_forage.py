@@ -352,11 +352,6 @@ def test_set_state_rejects_states_of_another_shape_or_type():
         env.set_state(state)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: ForageEnv.set_state assigns self._state before checking state.rng, so a rejected state is half-applied",
-)
 def test_rejected_set_state_leaves_the_game_unchanged():
     env = ForageEnv()
     env.reset(seed=0)

@@ -240,11 +240,6 @@ def test_set_state_restores_game_counter_and_frame():
     assert (info["t"], terminated) == (2, False) and (obs[..., 0] == 2).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="bug: PixelGame.get_state before reset() fails with AttributeError on self._raw=None, not RuntimeError",
-)
 def test_get_state_before_reset_raises_runtime_error():
     env = PixelGame(CloneableCountingGame())
     with pytest.raises(RuntimeError, match="reset"):
