@@ -42,8 +42,9 @@ class PaddleScripted:
             paddle = _pixels(frame, PONG_GREEN, slice(34, 194), slice(140, 144))
             axis, toward_low, toward_high = 0, 2, 3  # rows; up, down
         else:
-            ball = _pixels(frame, BREAKOUT_RED, slice(93, 189))
-            paddle = _pixels(frame, BREAKOUT_RED, slice(189, 195))
+            inside = slice(8, 152)  # between the side walls, which carry red marks of their own
+            ball = _pixels(frame, BREAKOUT_RED, slice(93, 189), inside)
+            paddle = _pixels(frame, BREAKOUT_RED, slice(189, 193), inside)
             axis, toward_low, toward_high = 1, 3, 2  # columns; left, right
         if len(ball) == 0 or len(paddle) == 0:
             intent, action = "launch the ball", 1
