@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
+import os
 import signal
 import time
 from pathlib import Path
@@ -152,7 +154,8 @@ def collect(
             _start_worker(*init_args)
             results = map(_record_shard, todo)
         else:
-            pool = mp.get_context("spawn").Pool(workers, _start_pool_worker, init_args)
+            with _single_threaded_children():
+                pool = mp.get_context("spawn").Pool(workers, _start_pool_worker, init_args)
             results = pool.imap_unordered(_record_shard, todo)
         for entry in results:
             manifest.episodes.append(entry)
@@ -176,6 +179,25 @@ def collect(
         _worker.clear()
         bar.close()
     return manifest
+
+
+@contextlib.contextmanager
+def _single_threaded_children():
+    """Workers inherit one BLAS/OpenMP thread each: threaded BLAS in every worker oversubscribes the
+    cores (measured: Breakout collection with 2 workers ran 6x slower)."""
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    os.environ.update(dict.fromkeys(_THREAD_VARS, "1"))
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _raise_interrupt(signum, frame):
