@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    commands.add_parser(
+        "fit", help="train a model from a YAML config (LightningCLI: tv2tv fit --config FILE, --help for all options)",
+        add_help=False,
+    )
     games = commands.add_parser("games", help="list the real games", description="List the registered real games.")
     games.set_defaults(run=_games)
 
@@ -85,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["fit"]:  # LightningCLI owns the whole command line of `fit`
+        from tv2tv_world.fit_cli import run_fit
+
+        return run_fit(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         args.run(args)

@@ -1,0 +1,47 @@
+"""Loading our checkpoints safely: tensors and plain data only, never pickled code."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable, unsafe, or of the wrong kind."""
+
+
+def load_checkpoint(path: str | Path, kind: str) -> dict:
+    """Load a Lightning checkpoint of ours with `weights_only=True` and check its kind.
+
+    Every checkpoint we write carries `checkpoint["tv2tv"] = {"kind": ..., "format": ...}`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file does not exist")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{path}: refused to load: it holds pickled objects other than tensors and plain data, "
+            f"which could run code ({str(err).splitlines()[0]})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
+        raise CheckpointError(f"{path}: not a readable checkpoint, corrupt or truncated ({type(err).__name__}: {err})") from None
+    meta = checkpoint.get("tv2tv") if isinstance(checkpoint, dict) else None
+    if not isinstance(meta, dict) or "kind" not in meta:
+        raise CheckpointError(f"{path}: not a tv2tv-world checkpoint (no 'tv2tv' entry)")
+    if meta["kind"] != kind:
+        raise CheckpointError(f"{path}: is a {meta['kind']!r} checkpoint, expected {kind!r}")
+    if meta.get("format", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format {meta['format']} is newer than this tv2tv-world reads")
+    return checkpoint
+
+
+def module_state(checkpoint: dict, prefix: str) -> dict:
+    """The state dict entries under `prefix.` with the prefix removed."""
+    return {k[len(prefix) + 1 :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix + ".")}

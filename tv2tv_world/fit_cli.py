@@ -1,0 +1,44 @@
+"""`tv2tv fit`: LightningCLI over our modules and data, driven by a YAML config."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import lightning as L
+from lightning.pytorch.cli import LightningCLI
+
+from tv2tv_world.checkpoint import CheckpointError, load_checkpoint
+from tv2tv_world.dataset.format import DatasetError
+
+
+class Tv2tvCLI(LightningCLI):
+    """LightningCLI that checks a resume checkpoint (safely, kind included) before fitting."""
+
+    def before_fit(self) -> None:
+        ckpt_path = self.config_init["fit"].get("ckpt_path") if "fit" in self.config_init else None
+        kind = getattr(self.model, "CHECKPOINT_KIND", None)
+        if ckpt_path and kind and ckpt_path not in ("last", "best", "hpc", "registry"):
+            load_checkpoint(ckpt_path, kind)
+
+
+def run_fit(args: list[str]) -> None:
+    """Run `fit` with LightningCLI; `args` are the command line after `tv2tv fit`."""
+    if not any(a in ("-h", "--help", "--print_config") or a.startswith("--print_config") for a in args):
+        # Resuming loads tensors and plain data only, unless the user explicitly says otherwise.
+        args = ["--weights_only=true", *args]
+    # LightningCLI warns when given args while sys.argv also has some; we pass them on purpose, and
+    # sys.argv must stay as it is because DDP relaunches this very command line in each process.
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+    try:
+        Tv2tvCLI(
+            L.LightningModule,
+            L.LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            args=["fit", *args],
+            save_config_kwargs={"overwrite": True},
+        )
+    except (DatasetError, CheckpointError) as err:
+        print(f"tv2tv fit: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

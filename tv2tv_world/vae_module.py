@@ -1,0 +1,166 @@
+"""Training the video tokenizer with Lightning: reconstruction + gradient + small KL."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from lightning.pytorch.loggers import TensorBoardLogger
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+from tv2tv_world.checkpoint import FORMAT_VERSION, CheckpointError
+from tv2tv_world.tensorboard_video import add_video
+from tv2tv_world.video_vae import VideoVAE, VideoVAEConfig
+
+
+def to_unit(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1]."""
+    return frames.float() / 127.5 - 1.0
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8 [0, 255], clamped."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def image_gradient_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 between horizontal and vertical finite differences; (..., h, w) each. Sharpens sprite edges."""
+    dx = lambda x: x[..., :, 1:] - x[..., :, :-1]  # noqa: E731
+    dy = lambda x: x[..., 1:, :] - x[..., :-1, :]  # noqa: E731
+    return F.l1_loss(dx(pred), dx(target)) + F.l1_loss(dy(pred), dy(target))
+
+
+class VideoVAEModule(L.LightningModule):
+    """The `VideoVAE` plus its loss, optimiser, metrics and TensorBoard videos.
+
+    Args:
+        config: the tokenizer's shapes (`VideoVAEConfig`).
+        lr: peak AdamW learning rate (linear warm-up, cosine decay over `trainer.max_steps`).
+        warmup_steps: steps of linear warm-up.
+        l1_weight, gradient_weight, kl_weight: weights of the loss terms next to the MSE.
+        stats_momentum: EMA momentum of the latent mean/std used to standardise latents.
+        video_every_n_steps: log an input-vs-reconstruction video every N training steps.
+    """
+
+    CHECKPOINT_KIND = "video_vae"
+
+    def __init__(
+        self,
+        config: VideoVAEConfig | None = None,
+        lr: float = 3e-4,
+        warmup_steps: int = 200,
+        l1_weight: float = 0.2,
+        gradient_weight: float = 0.5,
+        kl_weight: float = 1e-6,
+        stats_momentum: float = 0.01,
+        video_every_n_steps: int = 500,
+    ):
+        super().__init__()
+        config = VideoVAEConfig(**config) if isinstance(config, dict) else config or VideoVAEConfig()
+        self.save_hyperparameters(ignore=["config"])
+        self.hparams["config"] = asdict(config)  # plain data, so checkpoints load with weights_only
+        self.vae = VideoVAE(config)
+
+    # ---- data sanity ------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        manifest = getattr(self.trainer.datamodule, "manifest", None)
+        cfg = self.vae.cfg
+        if manifest is None:
+            return
+        if tuple(manifest.frame_size) != (cfg.frame_size, cfg.frame_size):
+            raise ValueError(f"data frames are {manifest.frame_size}, the model's config.frame_size is {cfg.frame_size}")
+        if manifest.action_repeat != cfg.temporal_compression:
+            raise ValueError(
+                f"data has {manifest.action_repeat} frames per decision, the model's temporal_compression is "
+                f"{cfg.temporal_compression}; they must match (one decision = one chunk)"
+            )
+
+    # ---- steps ------------------------------------------------------------------------
+    def _chunks(self, batch: dict) -> torch.Tensor:
+        """batch frames (b, 1 + n r, c, h, w) uint8 -> chunks (b (1 + n), c, r, h, w) in [-1, 1]."""
+        return rearrange(self.vae.chunk(to_unit(batch["frames"])), "b n c r h w -> (b n) c r h w")
+
+    def _losses(self, chunks: torch.Tensor, sample: bool) -> tuple[dict, torch.Tensor, torch.Tensor]:
+        mean, logvar = self.vae.encode_moments(chunks)
+        z = mean + torch.randn_like(mean) * (0.5 * logvar).exp() if sample else mean
+        recon = self.vae.decoder(rearrange(z, "n c h w -> n c 1 h w"))
+        losses = {
+            "mse": F.mse_loss(recon, chunks),
+            "l1": F.l1_loss(recon, chunks),
+            "gradient": image_gradient_loss(recon, chunks),
+            "kl": 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).mean(),
+        }
+        hp = self.hparams
+        losses["loss"] = (losses["mse"] + hp.l1_weight * losses["l1"] + hp.gradient_weight * losses["gradient"]
+                          + hp.kl_weight * losses["kl"])
+        return losses, mean, recon
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        chunks = self._chunks(batch)
+        losses, mean, recon = self._losses(chunks, sample=True)
+        self._update_latent_stats(mean)
+        self.log_dict({f"train/{k}": v for k, v in losses.items() if k != "loss"})
+        self.log("train/loss", losses["loss"], prog_bar=True)
+        if self.global_step % self.hparams.video_every_n_steps == 0:
+            self._log_video("train/input_vs_reconstruction", batch, recon)
+        return losses["loss"]
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        chunks = self._chunks(batch)
+        losses, _, recon = self._losses(chunks, sample=False)
+        pred = rearrange((recon.clamp(-1, 1) + 1) / 2, "n c r h w -> (n r) c h w")
+        target = rearrange((chunks + 1) / 2, "n c r h w -> (n r) c h w")
+        self.log("val/loss", losses["loss"], sync_dist=True)
+        self.log("val/psnr", peak_signal_noise_ratio(pred, target, data_range=1.0), prog_bar=True, sync_dist=True)
+        self.log("val/ssim", structural_similarity_index_measure(pred, target, data_range=1.0), sync_dist=True)
+        if batch_idx == 0:
+            self._log_video("val/input_vs_reconstruction", batch, recon)
+
+    @torch.no_grad()
+    def _update_latent_stats(self, mean: torch.Tensor) -> None:
+        m = self.hparams.stats_momentum
+        batch_mean = mean.mean(dim=(0, 2, 3))
+        batch_std = mean.std(dim=(0, 2, 3)).clamp_min(1e-4)
+        if self.trainer.world_size > 1:  # every rank keeps the same statistics
+            stats = self.all_gather(torch.stack([batch_mean, batch_std])).mean(dim=0)
+            batch_mean, batch_std = stats[0], stats[1]
+        first = self.global_step == 0
+        self.vae.latent_mean.lerp_(batch_mean, 1.0 if first else m)
+        self.vae.latent_std.lerp_(batch_std, 1.0 if first else m)
+
+    def _log_video(self, tag: str, batch: dict, recon: torch.Tensor) -> None:
+        """First sample of the batch: input frames next to their reconstruction."""
+        if not isinstance(self.logger, TensorBoardLogger) or self.global_rank != 0:
+            return
+        n = (batch["frames"].shape[1] - 1) // self.vae.cfg.temporal_compression + 1  # chunks per sample
+        chunks = rearrange(recon[:n], "n c r h w -> 1 n c r h w")
+        made = to_uint8(self.vae.unchunk(chunks))[0]
+        real = batch["frames"][0]
+        video = rearrange(torch.cat([real, made], dim=-1), "t c h w -> t h w c")
+        add_video(self.logger.experiment, tag, video.cpu().numpy(), self.global_step)
+
+    # ---- optimiser and checkpoints ------------------------------------------------------
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=0.0)
+        total = max(self.trainer.max_steps, 1) if self.trainer.max_steps > 0 else 100_000
+        warmup = self.hparams.warmup_steps
+
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["tv2tv"] = {"kind": self.CHECKPOINT_KIND, "format": FORMAT_VERSION, "vae_config": asdict(self.vae.cfg)}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        kind = checkpoint.get("tv2tv", {}).get("kind")
+        if kind != self.CHECKPOINT_KIND:
+            raise CheckpointError(f"cannot resume a {self.CHECKPOINT_KIND} from a {kind!r} checkpoint")
