@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from tv2tv_world.checkpoint import CheckpointError
 from tv2tv_world.dataset.format import DatasetError
 
 
@@ -37,6 +38,14 @@ def _data_check(args: argparse.Namespace) -> None:
     summary = check_dataset(args.folder)
     print(f"ok: {args.folder}: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                                              for k, v in summary.items()))
+
+
+def _evaluate_vae(args: argparse.Namespace) -> None:
+    from tv2tv_world.vae_evaluation import evaluate_vae
+    from tv2tv_world.video_vae import VideoVAE
+
+    report = evaluate_vae(VideoVAE.from_checkpoint(args.checkpoint), args.data, args.episodes)
+    print(json.dumps(report, indent=1))
 
 
 def _games(args: argparse.Namespace) -> None:
@@ -79,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--quiet", action="store_true", help="no progress bar")
     collect.set_defaults(run=_collect)
 
+    vae_eval = commands.add_parser(
+        "evaluate-vae", help="reconstruction quality of a trained video tokenizer",
+        description="Encode and decode whole episodes chunk by chunk; print PSNR and SSIM as JSON.",
+    )
+    vae_eval.add_argument("--checkpoint", required=True, help="a video VAE checkpoint from tv2tv fit")
+    vae_eval.add_argument("--data", required=True, help="dataset folder (use seeds never trained on)")
+    vae_eval.add_argument("--episodes", type=int, default=None, help="at most this many episodes")
+    vae_eval.set_defaults(run=_evaluate_vae)
+
     data = commands.add_parser("data", help="inspect datasets", description="Inspect datasets.")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
     check = data_commands.add_parser("check", help="validate a dataset folder",
@@ -97,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (DatasetError, ValueError, TypeError, FileNotFoundError) as err:
+    except (DatasetError, CheckpointError, ValueError, TypeError, FileNotFoundError) as err:
         print(f"tv2tv: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
 

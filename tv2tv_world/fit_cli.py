@@ -15,6 +15,14 @@ from tv2tv_world.dataset.format import DatasetError
 class Tv2tvCLI(LightningCLI):
     """LightningCLI that checks a resume checkpoint (safely, kind included) before fitting."""
 
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI reads the checkpoint's hyperparameters while parsing: check it is safe and ours first.
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and ckpt_path not in ("last", "best", "hpc", "registry"):
+            load_checkpoint(ckpt_path, kind=None)
+        super()._parse_ckpt_path()
+
     def before_fit(self) -> None:
         ckpt_path = self.config_init["fit"].get("ckpt_path") if "fit" in self.config_init else None
         kind = getattr(self.model, "CHECKPOINT_KIND", None)

@@ -1,0 +1,162 @@
+"""Training the tokenizer through `tv2tv fit`: resume, TensorBoard, DDP, safe and checked checkpoints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tv2tv_world.checkpoint import CheckpointError, load_checkpoint
+from tv2tv_world.fit_cli import run_fit
+from tv2tv_world.video_vae import VideoVAE
+
+TESTS = Path(__file__).parent
+TINY_CONFIG = TESTS / "configs" / "vae_tiny.yaml"
+
+
+def _args(data: Path, runs: Path, *extra: str) -> list[str]:
+    return ["--config", str(TINY_CONFIG), f"--data.init_args.data_dir={data}",
+            f"--trainer.logger.init_args.save_dir={runs}", *extra]
+
+
+def _scalars(run: Path, tag: str) -> list[tuple[int, float]]:
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_dataset, tmp_path_factory):
+    """Four steps of a tiny VAE, then a resume to eight; returns the runs folder."""
+    runs = tmp_path_factory.mktemp("runs")
+    run_fit(_args(tiny_dataset, runs))
+    first = runs / "vae_tiny" / "version_0"
+    run_fit(_args(tiny_dataset, runs, "--trainer.max_steps=8", f"--ckpt_path={first / 'checkpoints' / 'last.ckpt'}"))
+    return runs / "vae_tiny"
+
+
+def test_resume_continues_the_step_counter_optimizer_and_loss(trained):
+    first = torch.load(trained / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)
+    resumed = torch.load(trained / "version_1" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert first["global_step"] == 4 and resumed["global_step"] == 8
+    adam_steps = {float(s["step"]) for s in resumed["optimizer_states"][0]["state"].values()}
+    assert adam_steps == {8.0}  # Adam's moments carried on from step 4, not restarted
+    before = _scalars(trained / "version_0", "train/loss")
+    after = _scalars(trained / "version_1", "train/loss")
+    assert [s for s, _ in before] == [0, 1, 2, 3]
+    assert [s for s, _ in after] == [4, 5, 6, 7]
+    assert after[-1][1] < before[0][1]  # still learning where it left off
+
+
+def test_tensorboard_holds_losses_metrics_and_videos(trained):
+    events = EventAccumulator(str(trained / "version_0"), size_guidance={"images": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"train/loss", "train/mse", "train/kl", "val/psnr", "val/ssim"} <= set(tags["scalars"])
+    videos = events.Images("train/input_vs_reconstruction")
+    assert [v.step for v in videos] == [0, 2]
+    assert videos[0].encoded_image_string[:6] == b"GIF89a"
+    assert (videos[0].width, videos[0].height) == (128, 64)  # input | reconstruction
+
+
+def test_checkpoint_loads_as_a_tokenizer_with_its_latent_statistics(trained):
+    vae = VideoVAE.from_checkpoint(trained / "version_1" / "checkpoints" / "last.ckpt")
+    assert vae.cfg.latent_channels == 4 and not vae.training
+    assert not torch.allclose(vae.latent_std, torch.ones(4))  # learned from data, stored in the checkpoint
+
+
+class _RunsCode:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_crafted_pickle_in_a_checkpoint_does_not_execute(tmp_path, tiny_dataset):
+    marker = tmp_path / "pwned"
+    crafted = tmp_path / "crafted.ckpt"
+    torch.save({"tv2tv": {"kind": "video_vae"}, "payload": _RunsCode(marker)}, crafted)
+    with pytest.raises(CheckpointError, match="refused to load"):
+        load_checkpoint(crafted, "video_vae")
+    with pytest.raises(SystemExit) as exit_info:
+        run_fit(_args(tiny_dataset, tmp_path / "runs", f"--ckpt_path={crafted}"))
+    assert exit_info.value.code == 2
+    assert not marker.exists()
+
+
+def test_wrong_kind_missing_and_corrupt_checkpoints_are_named(tmp_path, trained):
+    other = tmp_path / "other.ckpt"
+    torch.save({"tv2tv": {"kind": "world_model"}, "state_dict": {}}, other)
+    with pytest.raises(CheckpointError, match="is a 'world_model' checkpoint, expected 'video_vae'"):
+        VideoVAE.from_checkpoint(other)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        VideoVAE.from_checkpoint(tmp_path / "nope.ckpt")
+    good = (trained / "version_0" / "checkpoints" / "last.ckpt").read_bytes()
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(good[: len(good) // 3])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        VideoVAE.from_checkpoint(corrupt)
+    plain = tmp_path / "plain.ckpt"
+    torch.save({"state_dict": {}}, plain)
+    with pytest.raises(CheckpointError, match="not a tv2tv-world checkpoint"):
+        VideoVAE.from_checkpoint(plain)
+
+
+def _tv2tv(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tv2tv_world.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_unknown_config_key_and_missing_data_are_named(tmp_path, tiny_dataset):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TINY_CONFIG.read_text().replace("lr: 1.0e-3", "lr: 1.0e-3\n    learning_rat: 3"))
+    run = _tv2tv("fit", "--config", str(bad), f"--data.init_args.data_dir={tiny_dataset}")
+    assert run.returncode != 0 and "learning_rat" in run.stderr
+    run = _tv2tv("fit", *_args(tmp_path / "no_data", tmp_path / "runs"))
+    assert run.returncode != 0 and "no_data: dataset folder does not exist" in run.stderr
+
+
+def test_print_config_shows_the_experiment():
+    run = _tv2tv("fit", "--config", str(TINY_CONFIG), "--print_config")
+    assert run.returncode == 0
+    assert "class_path: tv2tv_world.vae_module.VideoVAEModule" in run.stdout and "latent_channels: 4" in run.stdout
+
+
+def test_ddp_with_two_cpu_processes_trains_and_agrees_on_weights(tmp_path, tiny_dataset):
+    probe = tmp_path / "probe.yaml"
+    probe.write_text(
+        "trainer:\n  callbacks:\n    - class_path: ddp_probe.WeightsProbe\n"
+        f"      init_args: {{out_dir: {tmp_path}}}\n"
+    )
+    run = _tv2tv("fit", *_args(tiny_dataset, tmp_path / "runs"), "--config", str(probe),
+                 "--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.max_steps=3",
+                 env={"PYTHONPATH": str(TESTS)})
+    assert run.returncode == 0, run.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2] and [r["step"] for r in ranks] == [3, 3]
+    torch.testing.assert_close(ranks[0]["weights"], ranks[1]["weights"], rtol=0, atol=0)
+    torch.manual_seed(0)  # seed_everything: 0 in the config gives this start
+    from tv2tv_world.vae_module import VideoVAEModule
+
+    untrained = torch.cat([p.flatten() for p in VideoVAEModule(config={"latent_channels": 4, "channels": [16, 32]}).parameters()])
+    assert not torch.allclose(untrained, ranks[0]["weights"])
+
+
+def test_evaluate_vae_reports_psnr_over_every_frame(trained, tiny_dataset, tmp_path):
+    from tv2tv_world.dataset.format import Manifest
+    from tv2tv_world.vae_evaluation import evaluate_vae
+
+    ckpt = trained / "version_1" / "checkpoints" / "last.ckpt"
+    report = evaluate_vae(VideoVAE.from_checkpoint(ckpt), tiny_dataset)
+    assert report["episodes"] == 6
+    assert report["frames"] == sum(e["frames"] for e in Manifest.load(tiny_dataset).episodes)
+    assert 5.0 < report["psnr"] < 60.0 and 0.0 < report["ssim"] <= 1.0
+    assert report["latent_shape"] == [4, 8, 8] and report["frames_per_latent"] == 4
+    run = _tv2tv("evaluate-vae", "--checkpoint", str(tmp_path / "missing.ckpt"), "--data", str(tiny_dataset))
+    assert run.returncode == 2 and "missing.ckpt: checkpoint file does not exist" in run.stderr

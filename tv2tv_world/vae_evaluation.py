@@ -1,0 +1,47 @@
+"""How well a trained tokenizer reconstructs whole recorded episodes it never saw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from einops import rearrange
+from torchmetrics.functional.image import structural_similarity_index_measure
+
+from tv2tv_world.dataset.format import Manifest, read_episode
+from tv2tv_world.vae_module import to_unit
+from tv2tv_world.video_vae import VideoVAE
+
+
+@torch.no_grad()
+def evaluate_vae(vae: VideoVAE, data_dir: str | Path, max_episodes: int | None = None, batch_chunks: int = 64) -> dict:
+    """Encode and decode every episode chunk by chunk; PSNR/SSIM over all frames.
+
+    `psnr` uses the MSE pooled over every frame; `psnr_frame_mean` averages per-frame PSNRs.
+    """
+    manifest = Manifest.load(data_dir)
+    if manifest.action_repeat != vae.cfg.temporal_compression:
+        raise ValueError(f"data has {manifest.action_repeat} frames per chunk, the tokenizer {vae.cfg.temporal_compression}")
+    squared, frames_seen, frame_psnrs, ssims = 0.0, 0, [], []
+    for entry in manifest.episodes[:max_episodes]:
+        episode = read_episode(Path(data_dir) / entry["file"])
+        frames = to_unit(torch.from_numpy(rearrange(episode.frames, "t h w c -> 1 t c h w")))
+        chunks = vae.chunk(frames)[0]  # (n, c, r, h, w)
+        recon = torch.cat([vae.decode(vae.encode(part)) for part in chunks.split(batch_chunks)])
+        pred = (vae.unchunk(recon[None])[0].clamp(-1, 1) + 1) / 2  # (t, c, h, w) in [0, 1]
+        target = (frames[0] + 1) / 2
+        per_frame = (pred - target).pow(2).mean(dim=(1, 2, 3))
+        squared += float(per_frame.sum())
+        frames_seen += len(per_frame)
+        frame_psnrs.append(-10 * torch.log10(per_frame.clamp_min(1e-10)))
+        ssims.append(float(structural_similarity_index_measure(pred, target, data_range=1.0)) * len(pred))
+    psnr = -10 * torch.log10(torch.tensor(squared / frames_seen))
+    return {
+        "episodes": len(frame_psnrs),
+        "frames": frames_seen,
+        "psnr": float(psnr),
+        "psnr_frame_mean": float(torch.cat(frame_psnrs).mean()),
+        "ssim": sum(ssims) / frames_seen,
+        "latent_shape": [vae.cfg.latent_channels, vae.cfg.latent_size, vae.cfg.latent_size],
+        "frames_per_latent": vae.cfg.temporal_compression,
+    }
