@@ -1,0 +1,157 @@
+"""Mixture-of-Transformers: a text tower and a video tower that share global attention.
+
+Every layer keeps separate norms, QKV/output projections and FFNs per modality (MoT,
+arXiv 2411.04996); attention runs over the whole interleaved sequence. Video latents enter
+the video tower through a patchify + linear down-projection and leave through its inverse.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from tv2tv_world.interleave import NOISY, Layout
+
+
+@dataclass
+class MoTConfig:
+    """Sizes of the world model's transformer."""
+
+    vocab_size: int = 261
+    dim: int = 256
+    depth: int = 6
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    latent_channels: int = 16
+    latent_size: int = 8
+    patch_size: int = 2  # latent patches per video token: (8 / 2)^2 = 16 tokens per chunk
+    rope_base: float = 10_000.0
+
+    def __post_init__(self):
+        if self.dim % self.heads or (self.dim // self.heads) % 2:
+            raise ValueError(f"dim {self.dim} must split into {self.heads} heads of even size")
+        if self.latent_size % self.patch_size:
+            raise ValueError(f"latent_size {self.latent_size} is not divisible by patch_size {self.patch_size}")
+
+    @property
+    def tokens_per_chunk(self) -> int:
+        return (self.latent_size // self.patch_size) ** 2
+
+
+def route(x: torch.Tensor, is_video: torch.Tensor, text_fn, video_fn, out_dim: int | None = None) -> torch.Tensor:
+    """Apply `text_fn` to text tokens and `video_fn` to video tokens; x (b, L, d) -> (b, L, out_dim)."""
+    out = x.new_zeros(*x.shape[:-1], out_dim or x.shape[-1])
+    out[~is_video] = text_fn(x[~is_video]).to(out.dtype)
+    out[is_video] = video_fn(x[is_video]).to(out.dtype)
+    return out
+
+
+def rotary(position: torch.Tensor, head_dim: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin tables (b, 1, L, head_dim / 2) for rotary embeddings at integer positions (b, L)."""
+    freqs = base ** (-torch.arange(0, head_dim, 2, device=position.device, dtype=torch.float32) / head_dim)
+    angles = position[:, None, :, None].float() * freqs
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs of channels of x (b, h, L, d) by the position angles."""
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2).to(x.dtype)
+
+
+def _pair(make) -> nn.ModuleList:
+    """One module per modality: [text, video]."""
+    return nn.ModuleList([make(), make()])
+
+
+class MoTBlock(nn.Module):
+    """nanoGPT's Block with a modality switch: pre-norm attention and MLP, parameters per modality."""
+
+    def __init__(self, cfg: MoTConfig):
+        super().__init__()
+        d, hidden = cfg.dim, int(cfg.dim * cfg.mlp_ratio)
+        self.heads = cfg.heads
+        self.norm1 = _pair(lambda: nn.LayerNorm(d))
+        self.qkv = _pair(lambda: nn.Linear(d, 3 * d, bias=False))
+        self.proj = _pair(lambda: nn.Linear(d, d, bias=False))
+        self.norm2 = _pair(lambda: nn.LayerNorm(d))
+        self.mlp = _pair(lambda: nn.Sequential(nn.Linear(d, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, d)))
+
+    def forward(self, x: torch.Tensor, is_video: torch.Tensor, mask: torch.Tensor, rope) -> torch.Tensor:
+        """x (b, L, d); is_video (b, L) bool; mask (b, L, L) bool, True = may attend."""
+        qkv = route(x, is_video, lambda t: self.qkv[0](self.norm1[0](t)), lambda v: self.qkv[1](self.norm1[1](v)),
+                    out_dim=3 * x.shape[-1])
+        q, k, v = rearrange(qkv, "b l (three h e) -> three b h l e", three=3, h=self.heads)
+        q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
+        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None])
+        attended = rearrange(attended, "b h l e -> b l (h e)")
+        x = x + route(attended, is_video, self.proj[0], self.proj[1])
+        return x + route(x, is_video, lambda t: self.mlp[0](self.norm2[0](t)), lambda v: self.mlp[1](self.norm2[1](v)))
+
+
+class MoTTransformer(nn.Module):
+    """Embeds an interleaved stream, runs the MoT blocks, and reads out both modalities.
+
+    Video tokens carry their patch position and, for noisy copies, the flow time t (clean
+    copies use t = 1). Outputs: text logits at every position, velocity for every video
+    token, and the hidden states (for the reward and termination heads).
+    """
+
+    def __init__(self, cfg: MoTConfig):
+        super().__init__()
+        self.cfg = cfg
+        patch_dim = cfg.latent_channels * cfg.patch_size**2
+        self.token_embedding = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.video_in = nn.Sequential(nn.Linear(patch_dim, cfg.dim), nn.GELU(approximate="tanh"), nn.Linear(cfg.dim, cfg.dim))
+        self.patch_embedding = nn.Embedding(cfg.tokens_per_chunk, cfg.dim)
+        self.time_embedding = nn.Sequential(nn.Linear(64, cfg.dim), nn.SiLU(), nn.Linear(cfg.dim, cfg.dim))
+        self.blocks = nn.ModuleList(MoTBlock(cfg) for _ in range(cfg.depth))
+        self.norm_out = _pair(lambda: nn.LayerNorm(cfg.dim))
+        self.text_out = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        self.video_out = nn.Sequential(nn.Linear(cfg.dim, cfg.dim), nn.GELU(approximate="tanh"), nn.Linear(cfg.dim, patch_dim))
+
+    def patchify(self, latents: torch.Tensor) -> torch.Tensor:
+        """(..., c, h, w) latents -> (..., tokens_per_chunk, c * p * p)."""
+        p = self.cfg.patch_size
+        return rearrange(latents, "... c (h p) (w q) -> ... (h w) (c p q)", p=p, q=p)
+
+    def unpatchify(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(..., tokens_per_chunk, c * p * p) -> (..., c, h, w); inverse of `patchify`."""
+        p, side = self.cfg.patch_size, self.cfg.latent_size // self.cfg.patch_size
+        return rearrange(tokens, "... (h w) (c p q) -> ... c (h p) (w q)", h=side, w=side, p=p, q=p)
+
+    def forward(self, layout: Layout, video_tokens: torch.Tensor, flow_time: torch.Tensor,
+                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """layout fields (b, L); video_tokens (b, L, c p p) (zeros at text); flow_time (b, L) in [0, 1].
+
+        Returns text logits (b, L, vocab), velocity (b, L, c p p), hidden states (b, L, d).
+        """
+        is_video = layout.is_video
+        t = torch.where(layout.kind == NOISY, flow_time, torch.ones_like(flow_time))
+        x = route(
+            video_tokens,
+            is_video,
+            lambda _: self.token_embedding(layout.token[~is_video]),
+            lambda v: self.video_in(v) + self.patch_embedding(layout.patch[is_video]) + self.time_embedding(_timestep_features(t[is_video])),
+            out_dim=self.cfg.dim,
+        )
+        rope = rotary(layout.position, self.cfg.dim // self.cfg.heads, self.cfg.rope_base)
+        for block in self.blocks:
+            x = block(x, is_video, mask, rope)
+        hidden = route(x, is_video, self.norm_out[0], self.norm_out[1])
+        logits = self.text_out(hidden)
+        velocity = route(hidden, is_video, lambda h: h.new_zeros(len(h), video_tokens.shape[-1]), self.video_out,
+                         out_dim=video_tokens.shape[-1])
+        return logits, velocity, hidden
+
+
+def _timestep_features(t: torch.Tensor, dim: int = 64) -> torch.Tensor:
+    """Sinusoidal features of flow times t (n,) in [0, 1] -> (n, dim)."""
+    freqs = torch.exp(-math.log(10_000.0) * torch.arange(dim // 2, device=t.device) / (dim // 2))
+    angles = 1000.0 * t[:, None].float() * freqs
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
