@@ -1,0 +1,53 @@
+"""The world model's training objective."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tv2tv_world.mot import MoTConfig
+from tv2tv_world.world_model import FlowConfig, WorldModel, step_text
+
+MOT = MoTConfig(dim=48, depth=2, heads=2, latent_channels=4, latent_size=4, patch_size=2)
+TEXTS = [[step_text("move up", "go to the red fruit"), "move up", "wait"], ["move left", "move left", "move down"]]
+
+
+def test_step_text_puts_the_intent_before_the_action():
+    assert step_text("move up", "go to the red fruit") == "go to the red fruit. move up"
+    assert step_text("wait") == "wait"
+
+
+def test_overfitting_one_batch_lowers_every_loss():
+    torch.manual_seed(0)
+    model = WorldModel(MOT, FlowConfig(text_dropout=0.0))
+    latents = torch.randn(2, 4, 4, 4, 4)
+    rewards = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0]])
+    terminated = torch.tensor([[False, False, False], [False, False, True]])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    history = []
+    for _ in range(60):
+        losses = model.loss(latents, TEXTS, rewards, terminated)
+        optimizer.zero_grad()
+        losses["loss"].backward()
+        optimizer.step()
+        history.append({k: float(v.detach()) for k, v in losses.items()})
+    first, last = history[0], {k: sum(h[k] for h in history[-5:]) / 5 for k in history[0]}
+    assert last["text"] < 0.3 * first["text"]
+    assert last["reward"] < 0.3 * first["reward"] and last["termination"] < 0.5 * first["termination"]
+    assert last["flow"] < 0.8 * first["flow"]
+
+
+def test_text_dropout_removes_whole_step_texts():
+    torch.manual_seed(0)
+    model = WorldModel(MOT, FlowConfig(text_dropout=0.5))
+    steps = model.encode_steps([["move up"] * 200], drop=0.5)[0]
+    dropped = sum(1 for s in steps if s == [])
+    assert all(s in ([], list(b"move up")) for s in steps)
+    assert 60 < dropped < 140
+
+
+def test_bad_flow_config_is_named():
+    with pytest.raises(ValueError, match="time_sampling must be"):
+        FlowConfig(time_sampling="cosine")
+    with pytest.raises(ValueError, match="vocab_size 100"):
+        WorldModel(MoTConfig(vocab_size=100, dim=32, heads=2, latent_channels=4, latent_size=4))

@@ -1,0 +1,112 @@
+"""The TV2TV world model: MoT over interleaved plans and latent chunks, trained like Transfusion.
+
+Loss = text cross-entropy + flow_weight * rectified-flow velocity MSE on the noisy chunks
++ reward_weight * (reward MSE + termination BCE). Rectified flow: x_t = t x_1 + (1 - t) x_0
+with x_1 the clean latent and x_0 ~ N(0, I); the model predicts the velocity x_1 - x_0.
+The EOF token closing step k has seen step k's text and clean chunk: it carries the reward
+and termination heads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from tv2tv_world.interleave import NOISY, TEXT, attention_mask, build_layout, text_targets
+from tv2tv_world.mot import MoTConfig, MoTTransformer
+from tv2tv_world.text_tokenizer import ByteTokenizer
+
+
+def step_text(action_text: str, intent: str = "") -> str:
+    """The text of one step: the player's new intent, when there is one, then the action."""
+    return f"{intent}. {action_text}" if intent else action_text
+
+
+@dataclass
+class FlowConfig:
+    """How training samples the flow time and weighs the losses."""
+
+    text_dropout: float = 0.1  # per-step chance the text is dropped (classifier-free guidance)
+    time_sampling: str = "logit_normal"  # or "uniform"
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+    flow_weight: float = 1.0
+    reward_weight: float = 0.5
+
+    def __post_init__(self):
+        if self.time_sampling not in ("logit_normal", "uniform"):
+            raise ValueError(f"time_sampling must be 'logit_normal' or 'uniform', got {self.time_sampling!r}")
+        if not 0.0 <= self.text_dropout < 1.0:
+            raise ValueError(f"text_dropout must be in [0, 1), got {self.text_dropout}")
+
+
+class WorldModel(nn.Module):
+    """MoT transformer plus reward and termination heads, and the training loss."""
+
+    def __init__(self, mot: MoTConfig, flow: FlowConfig | None = None, tokenizer: ByteTokenizer | None = None):
+        super().__init__()
+        self.tokenizer = tokenizer or ByteTokenizer()
+        if mot.vocab_size != self.tokenizer.vocab_size:
+            raise ValueError(f"MoT vocab_size {mot.vocab_size} != tokenizer vocab_size {self.tokenizer.vocab_size}")
+        self.flow = flow or FlowConfig()
+        self.transformer = MoTTransformer(mot)
+        self.reward_head = nn.Linear(mot.dim, 1)
+        self.termination_head = nn.Linear(mot.dim, 1)
+
+    def encode_steps(self, texts: list[list[str]], drop: float = 0.0) -> list[list[list[int]]]:
+        """(b, n) step texts -> token ids; each step's text is dropped with probability `drop`."""
+        return [[[] if drop and torch.rand(()) < drop else self.tokenizer.encode(t) for t in sample] for sample in texts]
+
+    def sample_time(self, shape: tuple[int, ...], device) -> torch.Tensor:
+        if self.flow.time_sampling == "uniform":
+            return torch.rand(shape, device=device)
+        return torch.sigmoid(torch.randn(shape, device=device) * self.flow.logit_std + self.flow.logit_mean)
+
+    def loss(self, latents: torch.Tensor, texts: list[list[str]], rewards: torch.Tensor,
+             terminated: torch.Tensor) -> dict[str, torch.Tensor]:
+        """latents (b, 1 + n, c, h, w) standardised, chunk 0 the anchor; texts (b, n); rewards, terminated (b, n)."""
+        tok, tf = self.tokenizer, self.transformer
+        b, chunks = latents.shape[:2]
+        steps = self.encode_steps(texts, drop=self.flow.text_dropout if self.training else 0.0)
+        layout = build_layout(steps, tf.cfg.tokens_per_chunk, tok.bos, tok.bof, tok.eof, tok.pad, noisy=True)
+        layout = _to(layout, latents.device)
+
+        clean = tf.patchify(latents)  # (b, 1 + n, N, d_patch)
+        t = self.sample_time((b, chunks), latents.device)
+        t[:, 0] = 1.0  # the anchor is context only
+        noise = torch.randn_like(clean)
+        noisy = t[..., None, None] * clean + (1 - t[..., None, None]) * noise
+        video, flow_time = self._gather(layout, clean, noisy, t)
+        logits, velocity, hidden = tf(layout, video, flow_time, attention_mask(layout))
+
+        targets = text_targets(layout, tok.bof)
+        text_loss = F.cross_entropy(rearrange(logits, "b l v -> (b l) v"), targets.flatten(), ignore_index=-100)
+        is_noisy = layout.kind == NOISY
+        target_velocity, _ = self._gather(layout, clean - noise, clean - noise, t)
+        flow_loss = F.mse_loss(velocity[is_noisy], target_velocity[is_noisy])
+
+        eof = rearrange(hidden[(layout.kind == TEXT) & (layout.token == tok.eof)], "(b k) d -> b k d", b=b)[:, 1:]
+        reward_loss = F.mse_loss(self.reward_head(eof).squeeze(-1), rewards.float())
+        term_loss = F.binary_cross_entropy_with_logits(self.termination_head(eof).squeeze(-1), terminated.float())
+        total = text_loss + self.flow.flow_weight * flow_loss + self.flow.reward_weight * (reward_loss + term_loss)
+        return {"loss": total, "text": text_loss, "flow": flow_loss, "reward": reward_loss, "termination": term_loss}
+
+    @staticmethod
+    def _gather(layout, clean: torch.Tensor, noisy: torch.Tensor, t: torch.Tensor):
+        """Place chunk tokens (b, chunks, N, d) into stream slots: (b, L, d) tokens and (b, L) flow times."""
+        n = clean.shape[2]
+        index = (layout.chunk.clamp_min(0) * n + layout.patch)[..., None].expand(-1, -1, clean.shape[-1])
+        flat = lambda x: rearrange(x, "b k n d -> b (k n) d")  # noqa: E731
+        is_noisy, is_video = layout.kind == NOISY, layout.is_video
+        tokens = torch.where(is_noisy[..., None], flat(noisy).gather(1, index), flat(clean).gather(1, index))
+        tokens = tokens * is_video[..., None]
+        flow_time = torch.where(is_noisy, t.gather(1, layout.chunk.clamp_min(0)), torch.ones_like(t[:, :1]))
+        return tokens, flow_time
+
+
+def _to(layout, device):
+    return type(layout)(**{k: v.to(device) for k, v in vars(layout).items()})
