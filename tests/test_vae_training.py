@@ -11,18 +11,13 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from conftest import TINY_VAE_CONFIG as TINY_CONFIG
+from conftest import fit_args as _args
 from tv2tv_world.checkpoint import CheckpointError, load_checkpoint
 from tv2tv_world.fit_cli import run_fit
 from tv2tv_world.video_vae import VideoVAE
 
 TESTS = Path(__file__).parent
-TINY_CONFIG = TESTS / "configs" / "vae_tiny.yaml"
-
-
-def _args(data: Path, runs: Path, *extra: str) -> list[str]:
-    return ["--config", str(TINY_CONFIG), f"--data.init_args.data_dir={data}",
-            f"--trainer.logger.init_args.save_dir={runs}", *extra]
-
 
 def _scalars(run: Path, tag: str) -> list[tuple[int, float]]:
     events = EventAccumulator(str(run), size_guidance={"scalars": 0, "images": 0})
@@ -30,31 +25,21 @@ def _scalars(run: Path, tag: str) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in events.Scalars(tag)]
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_dataset, tmp_path_factory):
-    """Four steps of a tiny VAE, then a resume to eight; returns the runs folder."""
-    runs = tmp_path_factory.mktemp("runs")
-    run_fit(_args(tiny_dataset, runs))
-    first = runs / "vae_tiny" / "version_0"
-    run_fit(_args(tiny_dataset, runs, "--trainer.max_steps=8", f"--ckpt_path={first / 'checkpoints' / 'last.ckpt'}"))
-    return runs / "vae_tiny"
-
-
-def test_resume_continues_the_step_counter_optimizer_and_loss(trained):
-    first = torch.load(trained / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)
-    resumed = torch.load(trained / "version_1" / "checkpoints" / "last.ckpt", weights_only=True)
+def test_resume_continues_the_step_counter_optimizer_and_loss(trained_vae):
+    first = torch.load(trained_vae / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)
+    resumed = torch.load(trained_vae / "version_1" / "checkpoints" / "last.ckpt", weights_only=True)
     assert first["global_step"] == 4 and resumed["global_step"] == 8
     adam_steps = {float(s["step"]) for s in resumed["optimizer_states"][0]["state"].values()}
     assert adam_steps == {8.0}  # Adam's moments carried on from step 4, not restarted
-    before = _scalars(trained / "version_0", "train/loss")
-    after = _scalars(trained / "version_1", "train/loss")
+    before = _scalars(trained_vae / "version_0", "train/loss")
+    after = _scalars(trained_vae / "version_1", "train/loss")
     assert [s for s, _ in before] == [0, 1, 2, 3]
     assert [s for s, _ in after] == [4, 5, 6, 7]
     assert after[-1][1] < before[0][1]  # still learning where it left off
 
 
-def test_tensorboard_holds_losses_metrics_and_videos(trained):
-    events = EventAccumulator(str(trained / "version_0"), size_guidance={"images": 0})
+def test_tensorboard_holds_losses_metrics_and_videos(trained_vae):
+    events = EventAccumulator(str(trained_vae / "version_0"), size_guidance={"images": 0})
     events.Reload()
     tags = events.Tags()
     assert {"train/loss", "train/mse", "train/kl", "val/psnr", "val/ssim"} <= set(tags["scalars"])
@@ -64,8 +49,8 @@ def test_tensorboard_holds_losses_metrics_and_videos(trained):
     assert (videos[0].width, videos[0].height) == (128, 64)  # input | reconstruction
 
 
-def test_checkpoint_loads_as_a_tokenizer_with_its_latent_statistics(trained):
-    vae = VideoVAE.from_checkpoint(trained / "version_1" / "checkpoints" / "last.ckpt")
+def test_checkpoint_loads_as_a_tokenizer_with_its_latent_statistics(trained_vae):
+    vae = VideoVAE.from_checkpoint(trained_vae / "version_1" / "checkpoints" / "last.ckpt")
     assert vae.cfg.latent_channels == 4 and not vae.training
     assert not torch.allclose(vae.latent_std, torch.ones(4))  # learned from data, stored in the checkpoint
 
@@ -90,14 +75,14 @@ def test_crafted_pickle_in_a_checkpoint_does_not_execute(tmp_path, tiny_dataset)
     assert not marker.exists()
 
 
-def test_wrong_kind_missing_and_corrupt_checkpoints_are_named(tmp_path, trained):
+def test_wrong_kind_missing_and_corrupt_checkpoints_are_named(tmp_path, trained_vae):
     other = tmp_path / "other.ckpt"
     torch.save({"tv2tv": {"kind": "world_model"}, "state_dict": {}}, other)
     with pytest.raises(CheckpointError, match="is a 'world_model' checkpoint, expected 'video_vae'"):
         VideoVAE.from_checkpoint(other)
     with pytest.raises(CheckpointError, match="does not exist"):
         VideoVAE.from_checkpoint(tmp_path / "nope.ckpt")
-    good = (trained / "version_0" / "checkpoints" / "last.ckpt").read_bytes()
+    good = (trained_vae / "version_0" / "checkpoints" / "last.ckpt").read_bytes()
     corrupt = tmp_path / "corrupt.ckpt"
     corrupt.write_bytes(good[: len(good) // 3])
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
@@ -148,11 +133,11 @@ def test_ddp_with_two_cpu_processes_trains_and_agrees_on_weights(tmp_path, tiny_
     assert not torch.allclose(untrained, ranks[0]["weights"])
 
 
-def test_evaluate_vae_reports_psnr_over_every_frame(trained, tiny_dataset, tmp_path):
+def test_evaluate_vae_reports_psnr_over_every_frame(trained_vae, tiny_dataset, tmp_path):
     from tv2tv_world.dataset.format import Manifest
     from tv2tv_world.vae_evaluation import evaluate_vae
 
-    ckpt = trained / "version_1" / "checkpoints" / "last.ckpt"
+    ckpt = trained_vae / "version_1" / "checkpoints" / "last.ckpt"
     report = evaluate_vae(VideoVAE.from_checkpoint(ckpt), tiny_dataset)
     assert report["episodes"] == 6
     assert report["frames"] == sum(e["frames"] for e in Manifest.load(tiny_dataset).episodes)

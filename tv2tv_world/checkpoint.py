@@ -45,3 +45,10 @@ def load_checkpoint(path: str | Path, kind: str | None) -> dict:
 def module_state(checkpoint: dict, prefix: str) -> dict:
     """The state dict entries under `prefix.` with the prefix removed."""
     return {k[len(prefix) + 1 :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix + ".")}
+
+
+def check_kind(checkpoint: dict, kind: str) -> None:
+    """Refuse to resume a module of `kind` from another kind's checkpoint."""
+    found = checkpoint.get("tv2tv", {}).get("kind")
+    if found != kind:
+        raise CheckpointError(f"cannot resume a {kind} from a {found!r} checkpoint")

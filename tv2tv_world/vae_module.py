@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict
 
 import lightning as L
@@ -12,7 +11,8 @@ from einops import rearrange
 from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-from tv2tv_world.checkpoint import FORMAT_VERSION, CheckpointError
+from tv2tv_world.checkpoint import FORMAT_VERSION, check_kind
+from tv2tv_world.lr_schedule import warmup_cosine
 from tv2tv_world.tensorboard_video import add_video
 from tv2tv_world.video_vae import VideoVAE, VideoVAEConfig
 
@@ -32,6 +32,20 @@ def image_gradient_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     dx = lambda x: x[..., :, 1:] - x[..., :, :-1]  # noqa: E731
     dy = lambda x: x[..., 1:, :] - x[..., :-1, :]  # noqa: E731
     return F.l1_loss(dx(pred), dx(target)) + F.l1_loss(dy(pred), dy(target))
+
+
+def check_data_fits_tokenizer(datamodule, cfg: VideoVAEConfig) -> None:
+    """Frames must have the tokenizer's size, and one decision must be one chunk."""
+    manifest = getattr(datamodule, "manifest", None)
+    if manifest is None:
+        return
+    if tuple(manifest.frame_size) != (cfg.frame_size, cfg.frame_size):
+        raise ValueError(f"data frames are {manifest.frame_size}, the tokenizer's frame_size is {cfg.frame_size}")
+    if manifest.action_repeat != cfg.temporal_compression:
+        raise ValueError(
+            f"data has {manifest.action_repeat} frames per decision, the tokenizer's temporal_compression is "
+            f"{cfg.temporal_compression}; they must match (one decision = one chunk)"
+        )
 
 
 class VideoVAEModule(L.LightningModule):
@@ -67,17 +81,7 @@ class VideoVAEModule(L.LightningModule):
 
     # ---- data sanity ------------------------------------------------------------------
     def on_fit_start(self) -> None:
-        manifest = getattr(self.trainer.datamodule, "manifest", None)
-        cfg = self.vae.cfg
-        if manifest is None:
-            return
-        if tuple(manifest.frame_size) != (cfg.frame_size, cfg.frame_size):
-            raise ValueError(f"data frames are {manifest.frame_size}, the model's config.frame_size is {cfg.frame_size}")
-        if manifest.action_repeat != cfg.temporal_compression:
-            raise ValueError(
-                f"data has {manifest.action_repeat} frames per decision, the model's temporal_compression is "
-                f"{cfg.temporal_compression}; they must match (one decision = one chunk)"
-            )
+        check_data_fits_tokenizer(self.trainer.datamodule, self.vae.cfg)
 
     # ---- steps ------------------------------------------------------------------------
     def _chunks(self, batch: dict) -> torch.Tensor:
@@ -146,21 +150,11 @@ class VideoVAEModule(L.LightningModule):
     # ---- optimiser and checkpoints ------------------------------------------------------
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=0.0)
-        total = max(self.trainer.max_steps, 1) if self.trainer.max_steps > 0 else 100_000
-        warmup = self.hparams.warmup_steps
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer,
+                "lr_scheduler": warmup_cosine(optimizer, self.hparams.warmup_steps, self.trainer.max_steps)}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["tv2tv"] = {"kind": self.CHECKPOINT_KIND, "format": FORMAT_VERSION, "vae_config": asdict(self.vae.cfg)}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        kind = checkpoint.get("tv2tv", {}).get("kind")
-        if kind != self.CHECKPOINT_KIND:
-            raise CheckpointError(f"cannot resume a {self.CHECKPOINT_KIND} from a {kind!r} checkpoint")
+        check_kind(checkpoint, self.CHECKPOINT_KIND)
