@@ -95,3 +95,14 @@ def test_frame_count_that_is_not_whole_chunks_is_refused():
     vae = VideoVAE(VideoVAEConfig(**TINY))
     with pytest.raises(ValueError, match="expected 1 \\+ n \\* 4 frames, got 6"):
         vae.chunk(torch.zeros(1, 6, 3, 64, 64))
+
+
+def test_foreground_weights_mark_pixels_unlike_the_background():
+    from tv2tv_world.vae_module import foreground_weights
+
+    chunk = torch.full((1, 3, 4, 8, 8), -0.8)
+    chunk[0, 0, :, 2:4, 2:4] = 0.9  # a red sprite on a dark floor
+    w = foreground_weights(chunk, 10.0)
+    assert w.shape == (1, 1, 4, 8, 8)
+    assert (w[0, 0, :, 2:4, 2:4] == 11.0).all()
+    assert w.sum() == 4 * 64 + 10.0 * 4 * 4

@@ -27,6 +27,16 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
+def foreground_weights(target: torch.Tensor, weight: float) -> torch.Tensor:
+    """(n, c, r, h, w) -> (n, 1, r, h, w): 1 + weight where a pixel differs from its chunk's median colour.
+
+    Sprites cover a few percent of a frame; without this the MSE is mostly background.
+    """
+    background = target.flatten(2).median(dim=2).values[..., None, None, None]  # (n, c, 1, 1, 1)
+    foreground = (target - background).abs().amax(dim=1, keepdim=True) > 0.1
+    return 1.0 + weight * foreground.float()
+
+
 def image_gradient_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """L1 between horizontal and vertical finite differences; (..., h, w) each. Sharpens sprite edges."""
     dx = lambda x: x[..., :, 1:] - x[..., :, :-1]  # noqa: E731
@@ -56,6 +66,7 @@ class VideoVAEModule(L.LightningModule):
         lr: peak AdamW learning rate (linear warm-up, cosine decay over `trainer.max_steps`).
         warmup_steps: steps of linear warm-up.
         l1_weight, gradient_weight, kl_weight: weights of the loss terms next to the MSE.
+        foreground_weight: extra weight of pixels unlike the chunk's median colour (0: plain MSE).
         stats_momentum: EMA momentum of the latent mean/std used to standardise latents.
         video_every_n_steps: log an input-vs-reconstruction video every N training steps.
     """
@@ -70,6 +81,7 @@ class VideoVAEModule(L.LightningModule):
         l1_weight: float = 0.2,
         gradient_weight: float = 0.5,
         kl_weight: float = 1e-6,
+        foreground_weight: float = 0.0,
         stats_momentum: float = 0.01,
         video_every_n_steps: int = 500,
     ):
@@ -92,9 +104,11 @@ class VideoVAEModule(L.LightningModule):
         mean, logvar = self.vae.encode_moments(chunks)
         z = mean + torch.randn_like(mean) * (0.5 * logvar).exp() if sample else mean
         recon = self.vae.decoder(rearrange(z, "n c h w -> n c 1 h w"))
+        w = foreground_weights(chunks, self.hparams.foreground_weight)
+        error = recon - chunks
         losses = {
-            "mse": F.mse_loss(recon, chunks),
-            "l1": F.l1_loss(recon, chunks),
+            "mse": (w * error.square()).mean() / w.mean(),
+            "l1": (w * error.abs()).mean() / w.mean(),
             "gradient": image_gradient_loss(recon, chunks),
             "kl": 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).mean(),
         }
