@@ -142,7 +142,8 @@ def collect(
     remove_stale_temps(out)
     manifest.episodes = _complete_shards(out, manifest)
     manifest.save(out)
-    todo = [i for i in range(episodes) if i not in {e["index"] for e in manifest.episodes}]
+    done = {e["index"] for e in manifest.episodes}
+    todo = [i for i in range(episodes) if i not in done]
 
     bar = tqdm(total=episodes, initial=episodes - len(todo), desc=f"collect {env_id}", unit="ep", disable=not progress)
     start, frames = time.perf_counter(), 0
