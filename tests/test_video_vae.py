@@ -34,6 +34,17 @@ def test_decoding_chunk_by_chunk_equals_decoding_whole(r):
     torch.testing.assert_close(pieces, whole, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("r", [2, 4])
+def test_frames_decoded_from_one_latent_can_differ(r):
+    """A chunk's frames must not be copies of one frame (sprites move within a chunk)."""
+    torch.manual_seed(0)
+    vae = VideoVAE(VideoVAEConfig(temporal_compression=r, **TINY)).eval()
+    with torch.no_grad():
+        frames = vae.decode(torch.randn(2, 4, 8, 8))  # (2, 3, r, 64, 64)
+    for t in range(1, r):
+        assert (frames[:, :, t] - frames[:, :, t - 1]).abs().amax() > 1e-3
+
+
 def test_encoding_a_chunk_ignores_the_other_chunks():
     torch.manual_seed(0)
     vae = VideoVAE(VideoVAEConfig(**TINY)).eval()

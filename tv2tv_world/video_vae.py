@@ -111,6 +111,22 @@ class ResBlock3d(nn.Module):
         return x + self.net(x)
 
 
+class TimeUpsample(nn.Module):
+    """(n, c, t, h, w) -> (n, c, t * s, h, w): each frame's channels unfold into s frames.
+
+    Depth-to-time rather than repeating frames: a causal conv over repeated frames gives the
+    repeats identical outputs, so a chunk would decode to one frame shown s times.
+    """
+
+    def __init__(self, channels: int, stride: int):
+        super().__init__()
+        self.stride = stride
+        self.conv = CausalConv3d(channels, channels * stride, (1, 3, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return rearrange(self.conv(x), "n (c s) t h w -> n c (t s) h w", s=self.stride)
+
+
 class Encoder(nn.Module):
     """(n, 3, t, H, W) in [-1, 1] -> (n, 2 * latent_channels, 1, H / s, W / s): mean and log-variance."""
 
@@ -148,17 +164,18 @@ class Decoder(nn.Module):
         )
         # Each level ends by mapping to the next level's channels *before* upsampling: 8x cheaper.
         self.ups = nn.ModuleList(CausalConv3d(c[level], c[level - 1]) for level in range(1, len(c)))
+        self.time_ups = nn.ModuleList(
+            TimeUpsample(c[max(level - 1, 0)], stride) if stride > 1 else nn.Identity()
+            for level, stride in enumerate(self.strides)
+        )
         self.out = nn.Sequential(nn.GroupNorm(8, c[0]), nn.SiLU(), CausalConv3d(c[0], 3 * p * p))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.stem(z)
         for level in range(len(self.blocks) - 1, 0, -1):
-            x = self.ups[level - 1](self.blocks[level](x))
-            x = F.interpolate(x, scale_factor=(self.strides[level], 2, 2), mode="nearest")
-        x = self.blocks[0](x)
-        if self.strides[0] > 1:
-            x = F.interpolate(x, scale_factor=(self.strides[0], 1, 1), mode="nearest")
-        x = self.out(x)
+            x = self.time_ups[level](self.ups[level - 1](self.blocks[level](x)))
+            x = F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")
+        x = self.out(self.time_ups[0](self.blocks[0](x)))
         return rearrange(x, "n (c p q) t h w -> n c t (h p) (w q)", p=self.patch, q=self.patch)
 
 
