@@ -19,9 +19,9 @@ def _layout(texts=(["move up", "wait", "go to the red fruit. move left"], ["move
     return build_layout(steps, N, TOK.bos, TOK.bof, TOK.eof, TOK.pad, noisy=True)
 
 
-def _run(model, layout, video, t):
+def _run(model, layout, video, t, text_dropped=None):
     with torch.no_grad():
-        return model(layout, video, t, attention_mask(layout))
+        return model(layout, video, t, attention_mask(layout, text_dropped))
 
 
 @pytest.fixture()
@@ -95,6 +95,21 @@ def test_text_is_causal_and_noisy_chunk_reads_its_steps_text(setup):
     changed = _changed(_run(model, layout, video, t), _run(model, edited, video, t))
     assert not changed[:target].any()
     assert changed[noisy2].all()
+
+
+def test_dropped_text_is_hidden_from_its_own_noisy_chunk_only(setup):
+    """CFG's unconditional branch: chunk 2 drawn without step 2's text (nor its BOF, which read it)."""
+    model, layout, video, t = setup
+    text_positions = torch.nonzero(layout.kind[0] == TEXT).flatten()
+    noisy2 = _where(layout, NOISY, 2)
+    target = [p for p in text_positions.tolist() if _where(layout, NOISY, 1).nonzero().max() < p < noisy2.nonzero().min()][3]
+    edited = _layout()
+    edited.token[0, target] = TOK.encode("Z")[0]
+    dropped = torch.zeros(2, 4, dtype=torch.bool)
+    dropped[0, 2] = True
+    changed = _changed(_run(model, layout, video, t, dropped), _run(model, edited, video, t, dropped))
+    assert not changed[noisy2].any()
+    assert changed[_where(layout, CLEAN, 2)].all() and changed[_where(layout, NOISY, 3)].all()
 
 
 def test_clean_chunk_tokens_see_each_other_both_ways(setup):

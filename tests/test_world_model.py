@@ -37,15 +37,6 @@ def test_overfitting_one_batch_lowers_every_loss():
     assert last["flow"] < 0.8 * first["flow"]
 
 
-def test_text_dropout_removes_whole_step_texts():
-    torch.manual_seed(0)
-    model = WorldModel(MOT, FlowConfig(text_dropout=0.5))
-    steps = model.encode_steps([["move up"] * 200], drop=0.5)[0]
-    dropped = sum(1 for s in steps if s == [])
-    assert all(s in ([], list(b"move up")) for s in steps)
-    assert 60 < dropped < 140
-
-
 def test_bad_flow_config_is_named():
     with pytest.raises(ValueError, match="time_sampling must be"):
         FlowConfig(time_sampling="cosine")

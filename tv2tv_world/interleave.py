@@ -12,7 +12,15 @@ flow-matching loss and a clean copy that later tokens read. Who may attend to wh
   see each other both ways (they share one `order` value);
 - noisy tokens of chunk k: everything before chunk k that is not noisy (its step's text,
   earlier clean chunks) and the other noisy tokens of chunk k, never chunk k's clean copy;
-- nothing outside chunk k ever sees its noisy copy.
+- nothing outside chunk k ever sees its noisy copy;
+- classifier-free guidance: where step k's text is *dropped*, chunk k's noisy copy also
+  does not see step k's text and BOF (everything that has read that text). Dropping by
+  mask rather than by deleting tokens keeps positions identical, so the sampler's
+  unconditional pass is the conditional one with those keys hidden, over the same cache.
+
+Positions: text tokens take one each; a chunk's tokens take `tokens_per_chunk` consecutive
+ones, the same for its noisy and clean copies, so a stream has the same positions during
+training (two copies) and sampling (one).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ class Layout:
     patch: torch.Tensor  # index of a video token inside its chunk, 0 for text
     order: torch.Tensor  # causal order; all tokens of one chunk (both copies) share one value
     position: torch.Tensor  # rotary position; a chunk's noisy and clean copies share positions
+    text_step: torch.Tensor  # k for step k's text and BOF (what CFG hides from noisy chunk k), else -1
 
     @property
     def is_video(self) -> torch.Tensor:
@@ -53,43 +62,51 @@ def build_layout(step_tokens: list[list[list[int]]], tokens_per_chunk: int, bos:
         return torch.tensor([r[i] + [fill] * (length - len(r[i])) for r in rows], dtype=torch.long)
 
     return Layout(kind=stack(0, PAD), token=stack(1, pad), chunk=stack(2, -1), patch=stack(3, 0),
-                  order=stack(4, 10**9), position=stack(5, 0))
+                  order=stack(4, 10**9), position=stack(5, 0), text_step=stack(6, -1))
 
 
 def _stream(steps: list[list[int]], n: int, bos: int, bof: int, eof: int, pad: int, noisy: bool):
-    kind, token, chunk, patch, order, position = [], [], [], [], [], []
+    kind, token, chunk, patch, order, position, text_step = [], [], [], [], [], [], []
+    next_position = 0
 
-    def text(ids: list[int]) -> None:
+    def text(ids: list[int], step: int = -1) -> None:
+        nonlocal next_position
         for i in ids:
-            kind.append(TEXT), token.append(i), chunk.append(-1), patch.append(0)
-            order.append(len(order)), position.append(len(position))
+            kind.append(TEXT), token.append(i), chunk.append(-1), patch.append(0), text_step.append(step)
+            order.append(next_position), position.append(next_position)
+            next_position += 1
 
-    def video(k: int, copy: int, start: int) -> None:
+    def video(k: int, copy: int) -> None:
         for p in range(n):
-            kind.append(copy), token.append(pad), chunk.append(k), patch.append(p)
-            order.append(start), position.append(start + p)
+            kind.append(copy), token.append(pad), chunk.append(k), patch.append(p), text_step.append(-1)
+            order.append(next_position), position.append(next_position + p)
 
     text([bos])
     for k in range(len(steps) + 1):
-        if k:
-            text(steps[k - 1])
-        text([bof])
-        start = len(order)
+        text((steps[k - 1] if k else []) + [bof], step=k if k else -1)
         if noisy and k:
-            video(k, NOISY, start)
-        video(k, CLEAN, start)
+            video(k, NOISY)
+        video(k, CLEAN)
+        next_position += n
         text([eof])
-    return kind, token, chunk, patch, order, position
+    return kind, token, chunk, patch, order, position, text_step
 
 
-def attention_mask(layout: Layout) -> torch.Tensor:
-    """(b, L, L) bool, True where query i may attend to key j (the rules in the module docstring)."""
+def attention_mask(layout: Layout, text_dropped: torch.Tensor | None = None) -> torch.Tensor:
+    """(b, L, L) bool, True where query i may attend to key j (the rules in the module docstring).
+
+    text_dropped: optional (b, chunks) bool; True hides step k's text from noisy chunk k.
+    """
     kind, chunk, order = layout.kind, layout.chunk, layout.order
     q_noisy, k_noisy = (kind == NOISY)[:, :, None], (kind == NOISY)[:, None, :]
     same_chunk = (chunk[:, :, None] == chunk[:, None, :]) & (chunk[:, :, None] >= 0)
     earlier = order[:, None, :] <= order[:, :, None]
     allowed = earlier & ~k_noisy & ~(q_noisy & same_chunk)
     allowed |= q_noisy & k_noisy & same_chunk
+    if text_dropped is not None:
+        dropped_query = q_noisy & text_dropped.gather(1, chunk.clamp_min(0))[:, :, None]
+        own_text = layout.text_step[:, None, :] == chunk[:, :, None]
+        allowed &= ~(dropped_query & own_text)
     allowed &= (kind != PAD)[:, None, :]
     allowed |= torch.eye(kind.shape[1], dtype=torch.bool)[None] & (kind == PAD)[:, :, None]  # pads see themselves
     return allowed

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from tv2tv_world.interleave import NOISY, Layout
+from tv2tv_world.interleave import CLEAN, NOISY, Layout
 
 
 @dataclass
@@ -82,16 +82,23 @@ class MoTBlock(nn.Module):
         self.norm2 = _pair(lambda: nn.LayerNorm(d))
         self.mlp = _pair(lambda: nn.Sequential(nn.Linear(d, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, d)))
 
-    def forward(self, x: torch.Tensor, is_video: torch.Tensor, mask: torch.Tensor, rope) -> torch.Tensor:
-        """x (b, L, d); is_video (b, L) bool; mask (b, L, L) bool, True = may attend."""
+    def forward(self, x: torch.Tensor, is_video: torch.Tensor, mask: torch.Tensor, rope,
+                past: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """x (b, L, d); is_video (b, L) bool; rope for the L new tokens; mask (b, L, C + L) bool, True = may attend.
+
+        `past`: cached keys and values of C earlier tokens, each (b, heads, C, head_dim), keys
+        already rotated. Returns the new x and this call's (keys, values), ready to cache.
+        """
         qkv = route(x, is_video, lambda t: self.qkv[0](self.norm1[0](t)), lambda v: self.qkv[1](self.norm1[1](v)),
                     out_dim=3 * x.shape[-1])
         q, k, v = rearrange(qkv, "b l (three h e) -> three b h l e", three=3, h=self.heads)
         q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
-        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None])
+        keys, values = (k, v) if past is None else (torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2))
+        attended = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask[:, None])
         attended = rearrange(attended, "b h l e -> b l (h e)")
         x = x + route(attended, is_video, self.proj[0], self.proj[1])
-        return x + route(x, is_video, lambda t: self.mlp[0](self.norm2[0](t)), lambda v: self.mlp[1](self.norm2[1](v)))
+        x = x + route(x, is_video, lambda t: self.mlp[0](self.norm2[0](t)), lambda v: self.mlp[1](self.norm2[1](v)))
+        return x, (k, v)
 
 
 class MoTTransformer(nn.Module):
@@ -131,23 +138,39 @@ class MoTTransformer(nn.Module):
 
         Returns text logits (b, L, vocab), velocity (b, L, c p p), hidden states (b, L, d).
         """
-        is_video = layout.is_video
-        t = torch.where(layout.kind == NOISY, flow_time, torch.ones_like(flow_time))
+        logits, velocity, hidden, _ = self.extend(layout.kind, layout.token, layout.patch, layout.position,
+                                                  video_tokens, flow_time, mask)
+        return logits, velocity, hidden
+
+    def extend(self, kind: torch.Tensor, token: torch.Tensor, patch: torch.Tensor, position: torch.Tensor,
+               video_tokens: torch.Tensor, flow_time: torch.Tensor, mask: torch.Tensor,
+               past: list[tuple[torch.Tensor, torch.Tensor]] | None = None):
+        """Run L new tokens, optionally after C cached ones (the sampler's path; training has C = 0).
+
+        kind, token, patch, position, flow_time: (b, L); video_tokens (b, L, c p p); mask (b, L, C + L);
+        past: per block cached (keys, values), each (b, heads, C, head_dim).
+        Returns logits (b, L, vocab), velocity (b, L, c p p), hidden (b, L, d), and per block
+        this call's (keys, values).
+        """
+        is_video = (kind == CLEAN) | (kind == NOISY)
+        t = torch.where(kind == NOISY, flow_time, torch.ones_like(flow_time))
         x = route(
             video_tokens,
             is_video,
-            lambda _: self.token_embedding(layout.token[~is_video]),
-            lambda v: self.video_in(v) + self.patch_embedding(layout.patch[is_video]) + self.time_embedding(_timestep_features(t[is_video])),
+            lambda _: self.token_embedding(token[~is_video]),
+            lambda v: self.video_in(v) + self.patch_embedding(patch[is_video]) + self.time_embedding(_timestep_features(t[is_video])),
             out_dim=self.cfg.dim,
         )
-        rope = rotary(layout.position, self.cfg.dim // self.cfg.heads, self.cfg.rope_base)
-        for block in self.blocks:
-            x = block(x, is_video, mask, rope)
+        rope = rotary(position, self.cfg.dim // self.cfg.heads, self.cfg.rope_base)
+        present = []
+        for i, block in enumerate(self.blocks):
+            x, kv = block(x, is_video, mask, rope, None if past is None else past[i])
+            present.append(kv)
         hidden = route(x, is_video, self.norm_out[0], self.norm_out[1])
         logits = self.text_out(hidden)
         velocity = route(hidden, is_video, lambda h: h.new_zeros(len(h), video_tokens.shape[-1]), self.video_out,
                          out_dim=video_tokens.shape[-1])
-        return logits, velocity, hidden
+        return logits, velocity, hidden, present
 
 
 def _timestep_features(t: torch.Tensor, dim: int = 64) -> torch.Tensor:

@@ -30,7 +30,7 @@ def step_text(action_text: str, intent: str = "") -> str:
 class FlowConfig:
     """How training samples the flow time and weighs the losses."""
 
-    text_dropout: float = 0.1  # per-step chance the text is dropped (classifier-free guidance)
+    text_dropout: float = 0.1  # per-step chance the chunk is drawn without its text (classifier-free guidance)
     time_sampling: str = "logit_normal"  # or "uniform"
     logit_mean: float = 0.0
     logit_std: float = 1.0
@@ -57,9 +57,9 @@ class WorldModel(nn.Module):
         self.reward_head = nn.Linear(mot.dim, 1)
         self.termination_head = nn.Linear(mot.dim, 1)
 
-    def encode_steps(self, texts: list[list[str]], drop: float = 0.0) -> list[list[list[int]]]:
-        """(b, n) step texts -> token ids; each step's text is dropped with probability `drop`."""
-        return [[[] if drop and torch.rand(()) < drop else self.tokenizer.encode(t) for t in sample] for sample in texts]
+    def encode_steps(self, texts: list[list[str]]) -> list[list[list[int]]]:
+        """(b, n) step texts -> token ids."""
+        return [[self.tokenizer.encode(t) for t in sample] for sample in texts]
 
     def sample_time(self, shape: tuple[int, ...], device) -> torch.Tensor:
         if self.flow.time_sampling == "uniform":
@@ -71,9 +71,10 @@ class WorldModel(nn.Module):
         """latents (b, 1 + n, c, h, w) standardised, chunk 0 the anchor; texts (b, n); rewards, terminated (b, n)."""
         tok, tf = self.tokenizer, self.transformer
         b, chunks = latents.shape[:2]
-        steps = self.encode_steps(texts, drop=self.flow.text_dropout if self.training else 0.0)
-        layout = build_layout(steps, tf.cfg.tokens_per_chunk, tok.bos, tok.bof, tok.eof, tok.pad, noisy=True)
+        layout = build_layout(self.encode_steps(texts), tf.cfg.tokens_per_chunk, tok.bos, tok.bof, tok.eof, tok.pad)
         layout = _to(layout, latents.device)
+        dropout = self.flow.text_dropout if self.training else 0.0
+        text_dropped = torch.rand(b, chunks, device=latents.device) < dropout
 
         clean = tf.patchify(latents)  # (b, 1 + n, N, d_patch)
         t = self.sample_time((b, chunks), latents.device)
@@ -81,7 +82,7 @@ class WorldModel(nn.Module):
         noise = torch.randn_like(clean)
         noisy = t[..., None, None] * clean + (1 - t[..., None, None]) * noise
         video, flow_time = self._gather(layout, clean, noisy, t)
-        logits, velocity, hidden = tf(layout, video, flow_time, attention_mask(layout))
+        logits, velocity, hidden = tf(layout, video, flow_time, attention_mask(layout, text_dropped))
 
         targets = text_targets(layout, tok.bof)
         text_loss = F.cross_entropy(rearrange(logits, "b l v -> (b l) v"), targets.flatten(), ignore_index=-100)

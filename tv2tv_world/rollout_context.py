@@ -1,0 +1,104 @@
+"""What a rollout has seen so far: the context tokens of a batch of streams and their KV cache.
+
+Every call appends the same number of slots to every stream, so slots stay aligned across the
+batch (a stream that has less to say in a call gets invalid slots, hidden from everyone). A
+slot belongs to one step (BOS to none), which makes the sliding window simple: drop the
+oldest step's slots. Positions are then moved back so they stay bounded; rotary attention
+only sees position differences, so the cached keys are rotated back by the same amount.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+from tv2tv_world.mot import apply_rotary, rotary
+
+KV = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class NewTokens:
+    """Tokens to run in one call, all (b, n): see `MoTTransformer.extend`; `order` sets who sees whom."""
+
+    kind: torch.Tensor
+    token: torch.Tensor
+    patch: torch.Tensor
+    position: torch.Tensor
+    order: torch.Tensor
+    valid: torch.Tensor  # bool; invalid slots are padding
+    video: torch.Tensor  # (b, n, c p p)
+    flow_time: torch.Tensor
+
+
+@dataclass
+class RolloutContext:
+    """The committed (non-noisy) tokens of a batch of streams.
+
+    Per slot (b, C): the inputs (kept so an uncached sampler can recompute everything), the
+    validity, position and order; `step` (C,) the step each slot belongs to (-1 for BOS). `kv`
+    per transformer block (keys, values) each (b, heads, C, head_dim), or None when uncached.
+    `next_position` (b,) is where the next token goes; `logits` (b, vocab) predict the next
+    text token after the last valid slot; `steps` counts the chunks committed so far.
+    """
+
+    inputs: NewTokens
+    step: torch.Tensor
+    kv: list[KV] | None
+    next_position: torch.Tensor
+    logits: torch.Tensor
+    steps: int = 0
+
+    @property
+    def batch_size(self) -> int:
+        return self.inputs.kind.shape[0]
+
+    @property
+    def length(self) -> int:
+        return self.inputs.kind.shape[1]
+
+    def append(self, new: NewTokens, kv: list[KV] | None, step: int) -> None:
+        """Add a call's tokens (and their keys and values) as slots of `step`."""
+        self.inputs = NewTokens(**{f.name: torch.cat([getattr(self.inputs, f.name), getattr(new, f.name)], dim=1)
+                                   for f in fields(NewTokens)})
+        self.step = torch.cat([self.step, self.step.new_full((new.kind.shape[1],), step)])
+        if self.kv is not None:
+            self.kv = [(torch.cat([k0, k1], dim=2), torch.cat([v0, v1], dim=2)) for (k0, v0), (k1, v1) in zip(self.kv, kv)]
+
+    def keep_last_steps(self, steps: int, head_dim: int, rope_base: float) -> None:
+        """Drop the oldest steps until at most `steps` remain, then move positions back to start at 1."""
+        kept_steps = self.step[self.step >= 0].unique()  # sorted
+        if len(kept_steps) <= steps:
+            return
+        self._select((self.step < 0) | (self.step > kept_steps[-steps - 1]))
+        moved = self.step >= 0  # BOS stays at position 0
+        valid = self.inputs.valid & moved
+        shift = torch.where(valid, self.inputs.position, torch.full_like(self.inputs.position, 2**62)).amin(dim=1) - 1
+        shift = torch.where(valid.any(dim=1), shift, torch.zeros_like(shift))  # (b,)
+        delta = shift[:, None] * moved[None, :]  # (b, C)
+        self.inputs.position = self.inputs.position - delta
+        self.inputs.order = self.inputs.order - delta
+        self.next_position = self.next_position - shift
+        if self.kv is not None:
+            back = rotary(-delta, head_dim, rope_base)
+            self.kv = [(apply_rotary(k, *back), v) for k, v in self.kv]
+
+    def _select(self, keep: torch.Tensor) -> None:
+        """Keep the slots where `keep` (C,) is True."""
+        self.inputs = NewTokens(**{f.name: getattr(self.inputs, f.name)[:, keep] for f in fields(NewTokens)})
+        self.step = self.step[keep]
+        if self.kv is not None:
+            self.kv = [(k[:, :, keep], v[:, :, keep]) for k, v in self.kv]
+
+    def select_streams(self, index: torch.Tensor) -> RolloutContext:
+        """A new context made of streams `index` (n,) of this one (repeats allowed: forks a rollout)."""
+        pick = lambda x: x.index_select(0, index)  # noqa: E731
+        return RolloutContext(
+            inputs=NewTokens(**{f.name: pick(getattr(self.inputs, f.name)) for f in fields(NewTokens)}),
+            step=self.step.clone(),
+            kv=None if self.kv is None else [(pick(k), pick(v)) for k, v in self.kv],
+            next_position=pick(self.next_position),
+            logits=pick(self.logits),
+            steps=self.steps,
+        )

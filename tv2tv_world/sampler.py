@@ -1,0 +1,257 @@
+"""Rolling out the world model: text by next-token sampling, chunks by the flow ODE, with a KV cache.
+
+One `step` of a batch of rollouts:
+1. text: each stream's text is either forced by the caller (an action's text or anything a
+   user typed: the intervention path) or written by the model token by token until it emits
+   BOF, so the model decides when to stop planning and start drawing;
+2. video: the chunk starts as noise and takes `flow_steps` Euler steps of the rectified-flow
+   ODE, each a pass of the noisy chunk over the cached context, with classifier-free
+   guidance on the step's text (the unconditional pass hides the step's text and BOF, as
+   text dropout did in training);
+3. the clean chunk and EOF join the context; EOF's hidden state gives reward and termination.
+
+The context is a sliding window of the last `context_steps` steps (plus BOS), so a step
+costs the same at step 10 and at step 10,000. `use_cache=False` recomputes the whole
+context at every pass instead: the same numbers while the rollout fits the window (tested),
+and the naive baseline the benchmark compares against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from tv2tv_world.interleave import CLEAN, NOISY, TEXT
+from tv2tv_world.rollout_context import NewTokens, RolloutContext
+from tv2tv_world.world_model import WorldModel
+
+
+@dataclass
+class SamplerConfig:
+    """How the sampler draws text and chunks."""
+
+    flow_steps: int = 8  # Euler steps of the flow ODE per chunk
+    guidance: float = 1.0  # CFG scale w: v = v_uncond + w (v_cond - v_uncond); 1 = no guidance
+    context_steps: int = 16  # sliding window, in steps
+    max_text_tokens: int = 64  # the model's own text is cut (BOF forced) after this many bytes; forced text may be up to the tokenizer's limit
+    temperature: float = 0.7  # text sampling; 0 = greedy
+    use_cache: bool = True
+
+    def __post_init__(self):
+        for name in ("flow_steps", "context_steps", "max_text_tokens"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+
+
+@dataclass
+class StepResult:
+    """What one step produced for each of the b streams."""
+
+    latents: torch.Tensor  # (b, c, h, w) standardised latents of the new chunk (decode with the VAE)
+    texts: list[str]  # the text that drove the step
+    wrote_text: torch.Tensor  # (b,) bool: the model wrote that text itself
+    reward: torch.Tensor  # (b,)
+    termination: torch.Tensor  # (b,) probability that the episode ended in this step
+
+
+class Sampler:
+    """Batched rollouts of a `WorldModel`; the API behind the Gymnasium env, agents and playback."""
+
+    def __init__(self, model: WorldModel, config: SamplerConfig | None = None):
+        self.model = model.eval()
+        self.config = config or SamplerConfig()
+        self.tf, self.tok = model.transformer, model.tokenizer
+        self.n = self.tf.cfg.tokens_per_chunk
+        self.patch_dim = self.tf.cfg.latent_channels * self.tf.cfg.patch_size**2
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ---- public API -------------------------------------------------------------------
+    @torch.no_grad()
+    def start(self, anchor: torch.Tensor, prompts: list[str] | None = None) -> RolloutContext:
+        """New rollouts from real latents `anchor` (b, c, h, w), optionally after a text prompt each."""
+        b = anchor.shape[0]
+        ctx = self._empty(b)
+        prompt_ids = [self.tok.encode(p) for p in prompts] if prompts is not None else [[] for _ in range(b)]
+        if len(prompt_ids) != b:
+            raise ValueError(f"got {len(prompt_ids)} prompts for {b} rollouts")
+        self._append_text(ctx, [[self.tok.bos]] * b, step=-1)
+        self._append_text(ctx, [ids + [self.tok.bof] for ids in prompt_ids], step=0)
+        self._commit_chunk(ctx, self.tf.patchify(anchor.to(self.device)), step=0)
+        return ctx
+
+    @torch.no_grad()
+    def step(self, ctx: RolloutContext, texts: list[str | None], latents: torch.Tensor | None = None,
+             generator: torch.Generator | None = None) -> StepResult:
+        """Advance every stream by one step.
+
+        texts: per stream the step's text, or None to let the model write it.
+        latents: (b, c, h, w) real latents to commit instead of drawing the chunk (teacher forcing).
+        """
+        if len(texts) != ctx.batch_size:
+            raise ValueError(f"got {len(texts)} texts for {ctx.batch_size} rollouts")
+        step, text_start = ctx.steps + 1, ctx.length
+        forced = [None if t is None else self.tok.encode(t) for t in texts]
+        self._append_text(ctx, [[] if ids is None else ids + [self.tok.bof] for ids in forced], step)
+        written = self._write_text(ctx, [ids is None for ids in forced], step, generator)
+        if latents is None:
+            chunk = self._draw_chunk(ctx, text_start, generator)
+        else:
+            chunk = self.tf.patchify(latents.to(self.device))
+        eof = self._commit_chunk(ctx, chunk, step)
+        ctx.steps = step
+        ctx.keep_last_steps(self.config.context_steps, self.tf.cfg.dim // self.tf.cfg.heads, self.tf.cfg.rope_base)
+        return StepResult(
+            latents=self.tf.unpatchify(chunk),
+            texts=[t if t is not None else w for t, w in zip(texts, written)],
+            wrote_text=torch.tensor([t is None for t in texts]),
+            reward=self.model.reward_head(eof).squeeze(-1),
+            termination=torch.sigmoid(self.model.termination_head(eof).squeeze(-1)),
+        )
+
+    # ---- the three kinds of call ----------------------------------------------------------
+    def _append_text(self, ctx: RolloutContext, ids: list[list[int]], step: int) -> None:
+        """Commit text tokens, a possibly empty list per stream, right-padded with invalid slots."""
+        width = max(len(i) for i in ids)
+        if width == 0:
+            return
+        b, device = ctx.batch_size, self.device
+        lengths = torch.tensor([len(i) for i in ids], device=device)
+        token = torch.tensor([i + [self.tok.pad] * (width - len(i)) for i in ids], device=device)
+        offset = torch.arange(width, device=device)
+        position = ctx.next_position[:, None] + offset
+        new = NewTokens(
+            kind=torch.full((b, width), TEXT, device=device), token=token, patch=torch.zeros_like(token),
+            position=position, order=position, valid=offset < lengths[:, None],
+            video=torch.zeros(b, width, self.patch_dim, device=device), flow_time=torch.ones(b, width, device=device),
+        )
+        logits, _, _ = self._run(ctx, new, commit=True, step=step)
+        last = logits[torch.arange(b, device=device), (lengths - 1).clamp_min(0)]
+        ctx.logits = torch.where((lengths > 0)[:, None], last, ctx.logits)
+        ctx.next_position = ctx.next_position + lengths
+
+    def _write_text(self, ctx: RolloutContext, writing: list[bool], step: int, generator) -> list[str]:
+        """The model writes the text of the streams marked `writing`, one byte per call, until BOF."""
+        writing_now = torch.tensor(writing, device=self.device)
+        written: list[list[int]] = [[] for _ in writing]
+        for i in range(self.config.max_text_tokens + 1):
+            if not writing_now.any():
+                break
+            if i == self.config.max_text_tokens:
+                token = torch.full_like(writing_now, self.tok.bof, dtype=torch.long)
+            else:
+                token = self._sample_token(ctx.logits, generator)
+            self._append_text(ctx, [[int(t)] if w else [] for t, w in zip(token, writing_now)], step)
+            for j in torch.nonzero(writing_now & (token != self.tok.bof)).flatten().tolist():
+                written[j].append(int(token[j]))
+            writing_now &= token != self.tok.bof
+        return [self.tok.decode(w) for w in written]
+
+    def _draw_chunk(self, ctx: RolloutContext, text_start: int, generator) -> torch.Tensor:
+        """Integrate the flow ODE from noise to a chunk: (b, tokens_per_chunk, c p p)."""
+        b, n, device, cfg = ctx.batch_size, self.n, self.device, self.config
+        x = torch.randn(b, n, self.patch_dim, generator=generator, device=device)
+        position = ctx.next_position[:, None] + torch.arange(n, device=device)
+        for i in range(cfg.flow_steps):
+            new = NewTokens(
+                kind=torch.full((b, n), NOISY, device=device), token=torch.full((b, n), self.tok.pad, device=device),
+                patch=torch.arange(n, device=device).expand(b, n), position=position,
+                order=ctx.next_position[:, None].expand(b, n), valid=torch.ones(b, n, dtype=torch.bool, device=device),
+                video=x, flow_time=torch.full((b, n), i / cfg.flow_steps, device=device),
+            )
+            _, velocity, _ = self._run(ctx, new, commit=False)
+            if cfg.guidance != 1.0:
+                _, unconditional, _ = self._run(ctx, new, commit=False, hide_from=text_start)
+                velocity = unconditional + cfg.guidance * (velocity - unconditional)
+            x = x + velocity / cfg.flow_steps
+        return x
+
+    def _commit_chunk(self, ctx: RolloutContext, chunk: torch.Tensor, step: int) -> torch.Tensor:
+        """Commit a clean chunk (b, n, c p p) and the EOF after it; returns EOF's hidden state (b, d)."""
+        b, n, device = ctx.batch_size, self.n, self.device
+        start = ctx.next_position[:, None]
+        position = torch.cat([start + torch.arange(n, device=device), start + n], dim=1)
+        new = NewTokens(
+            kind=torch.tensor([CLEAN] * n + [TEXT], device=device).expand(b, -1),
+            token=torch.tensor([self.tok.pad] * n + [self.tok.eof], device=device).expand(b, -1),
+            patch=torch.cat([torch.arange(n, device=device), torch.zeros(1, dtype=torch.long, device=device)]).expand(b, -1),
+            position=position, order=torch.cat([start.expand(b, n), start + n], dim=1),
+            valid=torch.ones(b, n + 1, dtype=torch.bool, device=device),
+            video=torch.cat([chunk, chunk.new_zeros(b, 1, self.patch_dim)], dim=1),
+            flow_time=torch.ones(b, n + 1, device=device),
+        )
+        logits, _, hidden = self._run(ctx, new, commit=True, step=step)
+        ctx.logits = logits[:, -1]
+        ctx.next_position = ctx.next_position + n + 1
+        return hidden[:, -1]
+
+    # ---- one pass of the transformer ---------------------------------------------------
+    def _run(self, ctx: RolloutContext, new: NewTokens, commit: bool, step: int | None = None,
+             hide_from: int | None = None):
+        """New tokens over the context: logits (b, n, vocab), velocity (b, n, c p p), hidden (b, n, d).
+
+        `hide_from`: context slots from this index on are hidden from the new tokens (CFG).
+        """
+        b, n, length = *new.kind.shape, ctx.length
+        seen = ctx.inputs.valid[:, None, :].expand(b, n, length)
+        if hide_from is not None:
+            seen = seen & (torch.arange(length, device=self.device) < hide_from)
+        mask = torch.cat([seen, _order_mask(new.order, new.valid)], dim=2)
+        if self.config.use_cache:
+            logits, velocity, hidden, kv = self.tf.extend(new.kind, new.token, new.patch, new.position, new.video,
+                                                          new.flow_time, mask, past=ctx.kv)
+        else:
+            logits, velocity, hidden = self._run_uncached(ctx, new, mask)
+            kv = None
+        if commit:
+            ctx.append(new, kv, step)
+        return logits, velocity, hidden
+
+    def _run_uncached(self, ctx: RolloutContext, new: NewTokens, new_mask: torch.Tensor):
+        """Recompute the whole context, then the new tokens; outputs for the new tokens only."""
+        old = ctx.inputs
+        cat = lambda a, c: torch.cat([a, c], dim=1)  # noqa: E731
+        b, n, length = *new.kind.shape, ctx.length
+        old_mask = torch.cat([_order_mask(old.order, old.valid), old.valid.new_zeros(b, length, n)], dim=2)
+        logits, velocity, hidden, _ = self.tf.extend(
+            cat(old.kind, new.kind), cat(old.token, new.token), cat(old.patch, new.patch), cat(old.position, new.position),
+            cat(old.video, new.video), cat(old.flow_time, new.flow_time), torch.cat([old_mask, new_mask], dim=1),
+        )
+        return logits[:, length:], velocity[:, length:], hidden[:, length:]
+
+    # ---- helpers ------------------------------------------------------------------------
+    def _empty(self, b: int) -> RolloutContext:
+        device, cfg = self.device, self.tf.cfg
+        long = lambda: torch.zeros(b, 0, dtype=torch.long, device=device)  # noqa: E731
+        inputs = NewTokens(kind=long(), token=long(), patch=long(), position=long(), order=long(),
+                           valid=torch.zeros(b, 0, dtype=torch.bool, device=device),
+                           video=torch.zeros(b, 0, self.patch_dim, device=device), flow_time=torch.zeros(b, 0, device=device))
+        empty_kv = torch.zeros(b, cfg.heads, 0, cfg.dim // cfg.heads, device=device)
+        return RolloutContext(
+            inputs=inputs, step=torch.zeros(0, dtype=torch.long, device=device),
+            kv=[(empty_kv, empty_kv)] * cfg.depth if self.config.use_cache else None,
+            next_position=torch.zeros(b, dtype=torch.long, device=device),
+            logits=torch.zeros(b, cfg.vocab_size, device=device),
+        )
+
+    def _sample_token(self, logits: torch.Tensor, generator) -> torch.Tensor:
+        """(b, vocab) -> (b,) a byte or BOF; the other special tokens are never written."""
+        allowed = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
+        allowed[:256] = True
+        allowed[self.tok.bof] = True
+        logits = logits.masked_fill(~allowed, float("-inf"))
+        if self.config.temperature == 0:
+            return logits.argmax(dim=-1)
+        probs = torch.softmax(logits / self.config.temperature, dim=-1)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def _order_mask(order: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(b, n) -> (b, n, n): a token sees valid tokens of no later order, and itself."""
+    allowed = (order[:, None, :] <= order[:, :, None]) & valid[:, None, :]
+    return allowed | torch.eye(order.shape[1], dtype=torch.bool, device=order.device)
