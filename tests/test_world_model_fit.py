@@ -4,20 +4,65 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
+
+import numpy as np
 import pytest
 import torch
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import fit_args
 from tv2tv_world.checkpoint import CheckpointError, load_checkpoint
+from tv2tv_world.cli import main
+from tv2tv_world.dataset.format import DatasetError, Manifest, read_episode
+from tv2tv_world.dataset.latents import encode_dataset, load_latents, vae_fingerprint
 from tv2tv_world.fit_cli import run_fit
+from tv2tv_world.vae_module import to_unit
+from tv2tv_world.video_vae import VideoVAE
+from tv2tv_world.world_model_checkpoint import load_world_model
 
 CONFIG = Path(__file__).parent / "configs" / "world_model_tiny.yaml"
 
 
-def test_world_model_fits_and_its_checkpoint_knows_its_game(trained_vae, tiny_dataset, tmp_path):
+@pytest.fixture(scope="module")
+def encoded(trained_vae, tiny_dataset, tmp_path_factory):
+    """The tiny dataset encoded by the tiny tokenizer: (vae checkpoint, latents file)."""
     vae = trained_vae / "version_1" / "checkpoints" / "last.ckpt"
-    run_fit(fit_args(tiny_dataset, tmp_path, f"--model.init_args.vae_checkpoint={vae}", config=CONFIG))
-    ckpt = load_checkpoint(tmp_path / "world_model_tiny" / "version_0" / "checkpoints" / "last.ckpt", "world_model")
+    latents = encode_dataset(VideoVAE.from_checkpoint(vae), tiny_dataset, tmp_path_factory.mktemp("latents") / "l.npz",
+                             progress=False)
+    return vae, latents
+
+
+def test_encoded_latents_are_the_tokenizer_means_of_every_chunk(encoded, tiny_dataset):
+    vae_path, latents_path = encoded
+    vae = VideoVAE.from_checkpoint(vae_path)
+    manifest = Manifest.load(tiny_dataset)
+    latents, fingerprint = load_latents(latents_path, [e["file"] for e in manifest.episodes])
+    assert fingerprint == vae_fingerprint(vae) and len(latents) == len(manifest.episodes)
+    episode = read_episode(tiny_dataset / manifest.episodes[0]["file"])
+    assert latents[0].shape == (1 + episode.decisions, 4, 8, 8) and latents[0].dtype == np.float16
+    with torch.no_grad():
+        expected = vae.encode(vae.chunk(to_unit(torch.from_numpy(episode.frames)).permute(0, 3, 1, 2)[None]))[0]
+    torch.testing.assert_close(torch.from_numpy(latents[0]).float(), expected, atol=2e-2, rtol=1e-2)
+    with pytest.raises(DatasetError, match="re-run `tv2tv encode`"):
+        load_latents(latents_path, ["another.npz"])
+
+
+@pytest.fixture(scope="module")
+def tiny_world_model(encoded, tiny_dataset, tmp_path_factory):
+    """Three steps of `tv2tv fit` of a tiny world model; its run folder."""
+    vae, latents = encoded
+    runs = tmp_path_factory.mktemp("wm_runs")
+    run_fit(fit_args(tiny_dataset, runs, f"--model.init_args.vae_checkpoint={vae}",
+                     f"--data.init_args.latents={latents}", config=CONFIG))
+    return runs / "world_model_tiny" / "version_0"
+
+
+def test_world_model_fits_and_its_checkpoint_knows_its_game(encoded, tiny_world_model):
+    vae, _ = encoded
+    run = tiny_world_model
+    ckpt = load_checkpoint(run / "checkpoints" / "last.ckpt", "world_model")
     meta = ckpt["tv2tv"]
     assert ckpt["global_step"] == 3
     assert meta["game"]["env_id"] == "tv2tv_world/Forage-v0" and meta["game"]["action_repeat"] == 4
@@ -27,6 +72,19 @@ def test_world_model_fits_and_its_checkpoint_knows_its_game(trained_vae, tiny_da
     vae_weights = load_checkpoint(vae, "video_vae")["state_dict"]
     for name, value in vae_weights.items():  # the tokenizer rides along, frozen
         torch.testing.assert_close(ckpt["state_dict"][name], value)
+    events = EventAccumulator(str(run), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    video = events.Images("val/real_vs_imagined")[0]
+    assert video.width == 2 * 64 and video.height == 64
+    assert np.isfinite([e.value for e in events.Scalars("val/imagined_psnr")]).all()
+
+
+def test_world_model_refuses_latents_of_another_tokenizer(encoded, trained_vae, tiny_dataset, tmp_path):
+    _, latents = encoded
+    other_vae = trained_vae / "version_0" / "checkpoints" / "last.ckpt"  # 4 steps: other weights
+    with pytest.raises(ValueError, match="re-run `tv2tv encode` with vae_checkpoint"):
+        run_fit(fit_args(tiny_dataset, tmp_path, f"--model.init_args.vae_checkpoint={other_vae}",
+                         f"--data.init_args.latents={latents}", config=CONFIG))
 
 
 def test_world_model_refuses_a_tokenizer_of_the_wrong_kind(trained_vae, tiny_dataset, tmp_path):
@@ -36,3 +94,26 @@ def test_world_model_refuses_a_tokenizer_of_the_wrong_kind(trained_vae, tiny_dat
 
     with pytest.raises(CheckpointError, match="expected 'video_vae'"):
         WorldModelModule(vae_checkpoint=str(other))
+
+
+def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_dataset, tmp_path):
+    out = tmp_path / "eval" / "report.json"
+    main(["evaluate", "--checkpoint", str(tiny_world_model / "checkpoints" / "last.ckpt"), "--data", str(tiny_dataset),
+          "--out", str(out), "--horizon", "4", "--windows", "6", "--flow-steps", "2", "--probe-steps", "5"])
+    report = json.loads(out.read_text())
+    assert report["windows"] == 6 and report["horizon"] == 4
+    assert set(report["psnr_by_horizon"]) == {"1", "4"} and len(report["psnr_curve"]) == 4
+    assert report["psnr_by_horizon"]["4"] == report["psnr_curve"][3] and 0 < report["psnr_curve"][0] < 60
+    assert 0 <= report["ssim_by_horizon"]["1"] <= 1 and report["text_perplexity"] >= 1
+    for key in ("control_accuracy", "counterfactual_control_accuracy", "probe_real_accuracy", "reward_accuracy",
+                "termination_f1"):
+        assert 0.0 <= report[key] <= 1.0, key
+    assert "| PSNR dB |" in out.with_suffix(".md").read_text()
+    assert Image.open(tmp_path / "eval" / "report_psnr.png").size == (640, 400)
+    probe = torch.load(tmp_path / "eval" / "report_probe.pt", weights_only=True)
+    assert probe["shape"]["actions"] == 5
+
+
+def test_loading_a_tokenizer_as_a_world_model_is_a_named_error(trained_vae):
+    with pytest.raises(CheckpointError, match="expected 'world_model'"):
+        load_world_model(trained_vae / "version_1" / "checkpoints" / "last.ckpt")

@@ -48,6 +48,36 @@ def _evaluate_vae(args: argparse.Namespace) -> None:
     print(json.dumps(report, indent=1))
 
 
+def _encode(args: argparse.Namespace) -> None:
+    from tv2tv_world.dataset.latents import encode_dataset
+    from tv2tv_world.video_vae import VideoVAE
+
+    out = encode_dataset(VideoVAE.from_checkpoint(args.checkpoint), args.data, args.out, progress=not args.quiet)
+    print(f"latents written to {out}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from tv2tv_world.evaluation_report import write_report
+    from tv2tv_world.world_model_checkpoint import load_world_model
+    from tv2tv_world.world_model_evaluation import evaluate_world_model
+
+    torch_threads(args.threads)
+    report, probe = evaluate_world_model(
+        load_world_model(args.checkpoint), args.data, horizon=args.horizon, max_windows=args.windows,
+        flow_steps=args.flow_steps, guidance=args.guidance, probe_steps=args.probe_steps, seed=args.seed,
+    )
+    paths = write_report(report, probe, args.out)
+    print(json.dumps({k: v for k, v in report.items() if k != "psnr_curve"}, indent=1))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def torch_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def _games(args: argparse.Namespace) -> None:
     from tv2tv_world.envs.registration import GAMES, NAMESPACE
 
@@ -96,6 +126,33 @@ def build_parser() -> argparse.ArgumentParser:
     vae_eval.add_argument("--data", required=True, help="dataset folder (use seeds never trained on)")
     vae_eval.add_argument("--episodes", type=int, default=None, help="at most this many episodes")
     vae_eval.set_defaults(run=_evaluate_vae)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="imagination quality and controllability of a world model on held-out episodes",
+        description="Imagine held-out windows from real starts with the recorded (and counterfactual) actions; "
+                    "write REPORT.json, REPORT.md, REPORT_psnr.png and the action probe REPORT_probe.pt.",
+    )
+    evaluate.add_argument("--checkpoint", required=True, help="a world-model checkpoint from tv2tv fit")
+    evaluate.add_argument("--data", required=True, help="dataset folder with episodes never trained on")
+    evaluate.add_argument("--out", required=True, help="report JSON path; the other files go next to it")
+    evaluate.add_argument("--horizon", type=int, default=16, help="chunks imagined per window (default: 16)")
+    evaluate.add_argument("--windows", type=int, default=96, help="at most this many windows (default: 96)")
+    evaluate.add_argument("--flow-steps", type=int, default=8, help="Euler steps per chunk (default: 8)")
+    evaluate.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (default: 1)")
+    evaluate.add_argument("--probe-steps", type=int, default=400, help="training steps of the action probe (default: 400)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    evaluate.set_defaults(run=_evaluate)
+
+    encode = commands.add_parser(
+        "encode", help="encode a dataset once with a trained tokenizer (world models train on the latents)",
+        description="Write DATA/latents.npz: every episode's chunks as latents of the given video tokenizer.",
+    )
+    encode.add_argument("--checkpoint", required=True, help="a video VAE checkpoint from tv2tv fit")
+    encode.add_argument("--data", required=True, help="dataset folder from tv2tv collect")
+    encode.add_argument("--out", default=None, help="output file (default: DATA/latents.npz)")
+    encode.add_argument("--quiet", action="store_true", help="no progress bar")
+    encode.set_defaults(run=_encode)
 
     data = commands.add_parser("data", help="inspect datasets", description="Inspect datasets.")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")

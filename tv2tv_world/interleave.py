@@ -50,12 +50,14 @@ class Layout:
 
 
 def build_layout(step_tokens: list[list[list[int]]], tokens_per_chunk: int, bos: int, bof: int, eof: int, pad: int,
-                 noisy: bool = True) -> Layout:
+                 noisy: bool = True, prompt_tokens: list[list[int]] | None = None) -> Layout:
     """Streams for a batch: `step_tokens[b][k]` are the text ids of step k + 1 of sample b.
 
     Every sample has the anchor chunk 0 plus one chunk per step; `noisy` adds the noisy copies.
+    `prompt_tokens[b]`, if given, is text before the anchor chunk (a prompt for the whole clip).
     """
-    rows = [_stream(steps, tokens_per_chunk, bos, bof, eof, pad, noisy) for steps in step_tokens]
+    prompts = prompt_tokens if prompt_tokens is not None else [[] for _ in step_tokens]
+    rows = [_stream(steps, prompt, tokens_per_chunk, bos, bof, eof, pad, noisy) for steps, prompt in zip(step_tokens, prompts)]
     length = max(len(r[0]) for r in rows)
 
     def stack(i: int, fill: int) -> torch.Tensor:
@@ -65,7 +67,7 @@ def build_layout(step_tokens: list[list[list[int]]], tokens_per_chunk: int, bos:
                   order=stack(4, 10**9), position=stack(5, 0), text_step=stack(6, -1))
 
 
-def _stream(steps: list[list[int]], n: int, bos: int, bof: int, eof: int, pad: int, noisy: bool):
+def _stream(steps: list[list[int]], prompt: list[int], n: int, bos: int, bof: int, eof: int, pad: int, noisy: bool):
     kind, token, chunk, patch, order, position, text_step = [], [], [], [], [], [], []
     next_position = 0
 
@@ -83,7 +85,7 @@ def _stream(steps: list[list[int]], n: int, bos: int, bof: int, eof: int, pad: i
 
     text([bos])
     for k in range(len(steps) + 1):
-        text((steps[k - 1] if k else []) + [bof], step=k if k else -1)
+        text((steps[k - 1] if k else prompt) + [bof], step=k if k else -1)
         if noisy and k:
             video(k, NOISY)
         video(k, CLEAN)

@@ -67,11 +67,16 @@ class WorldModel(nn.Module):
         return torch.sigmoid(torch.randn(shape, device=device) * self.flow.logit_std + self.flow.logit_mean)
 
     def loss(self, latents: torch.Tensor, texts: list[list[str]], rewards: torch.Tensor,
-             terminated: torch.Tensor) -> dict[str, torch.Tensor]:
-        """latents (b, 1 + n, c, h, w) standardised, chunk 0 the anchor; texts (b, n); rewards, terminated (b, n)."""
+             terminated: torch.Tensor, prompts: list[str] | None = None) -> dict[str, torch.Tensor]:
+        """latents (b, 1 + n, c, h, w) standardised, chunk 0 the anchor; texts (b, n); rewards, terminated (b, n).
+
+        prompts: optional (b,) text before the anchor (the prompt-only baseline puts all its text there).
+        """
         tok, tf = self.tokenizer, self.transformer
         b, chunks = latents.shape[:2]
-        layout = build_layout(self.encode_steps(texts), tf.cfg.tokens_per_chunk, tok.bos, tok.bof, tok.eof, tok.pad)
+        prompt_tokens = None if prompts is None else [tok.encode(p) for p in prompts]
+        layout = build_layout(self.encode_steps(texts), tf.cfg.tokens_per_chunk, tok.bos, tok.bof, tok.eof, tok.pad,
+                              prompt_tokens=prompt_tokens)
         layout = _to(layout, latents.device)
         dropout = self.flow.text_dropout if self.training else 0.0
         text_dropped = torch.rand(b, chunks, device=latents.device) < dropout

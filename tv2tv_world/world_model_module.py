@@ -1,4 +1,8 @@
-"""Training the world model with Lightning on top of a frozen, trained video tokenizer."""
+"""Training the world model with Lightning on latents of a frozen, trained video tokenizer.
+
+The data module must serve latents from `tv2tv encode` made with this very tokenizer (the
+fingerprints are compared at fit start): encoding once is far cheaper than every step.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,15 @@ from dataclasses import asdict
 import lightning as L
 import torch
 from einops import rearrange
+from lightning.pytorch.loggers import TensorBoardLogger
 
 from tv2tv_world.checkpoint import FORMAT_VERSION, check_kind
+from tv2tv_world.dataset.latents import vae_fingerprint
 from tv2tv_world.lr_schedule import warmup_cosine
 from tv2tv_world.mot import MoTConfig
-from tv2tv_world.vae_module import check_data_fits_tokenizer, to_unit
+from tv2tv_world.sampler import Sampler, SamplerConfig
+from tv2tv_world.tensorboard_video import add_video
+from tv2tv_world.vae_module import check_data_fits_tokenizer, to_uint8, to_unit
 from tv2tv_world.video_vae import VideoVAE
 from tv2tv_world.world_model import FlowConfig, WorldModel, step_text
 
@@ -24,13 +32,20 @@ class WorldModelModule(L.LightningModule):
         mot: transformer sizes; `latent_channels` / `latent_size` are taken from the tokenizer.
         flow: loss weights, flow-time sampling and text dropout.
         lr, weight_decay, warmup_steps: AdamW with warm-up and cosine decay over `trainer.max_steps`.
+        text_mode: "per_step" (TV2TV: each step's action and intent before its chunk) or "prompt"
+            (the T2V baseline: all the window's action texts as one prompt before the first chunk).
+        video_flow_steps: Euler steps of the real-vs-imagined videos logged at each validation.
     """
 
     CHECKPOINT_KIND = "world_model"
+    TEXT_MODES = ("per_step", "prompt")
 
     def __init__(self, vae_checkpoint: str, mot: MoTConfig | None = None, flow: FlowConfig | None = None,
-                 lr: float = 3e-4, weight_decay: float = 0.01, warmup_steps: int = 200):
+                 lr: float = 3e-4, weight_decay: float = 0.01, warmup_steps: int = 200, text_mode: str = "per_step",
+                 video_flow_steps: int = 8):
         super().__init__()
+        if text_mode not in self.TEXT_MODES:
+            raise ValueError(f"text_mode must be one of {self.TEXT_MODES}, got {text_mode!r}")
         vae = VideoVAE.from_checkpoint(vae_checkpoint)
         mot = MoTConfig(**mot) if isinstance(mot, dict) else mot or MoTConfig()
         mot.latent_channels, mot.latent_size = vae.cfg.latent_channels, vae.cfg.latent_size
@@ -42,15 +57,28 @@ class WorldModelModule(L.LightningModule):
         self.model = WorldModel(mot, flow)
 
     def on_fit_start(self) -> None:
-        check_data_fits_tokenizer(self.trainer.datamodule, self.vae.cfg)
+        datamodule = self.trainer.datamodule
+        check_data_fits_tokenizer(datamodule, self.vae.cfg)
+        expected = vae_fingerprint(self.vae)
+        found = getattr(datamodule, "latent_fingerprint", None)
+        if found != expected:
+            raise ValueError(
+                f"the world model trains on latents of its tokenizer {expected}; the data module serves "
+                + ("frames: set data.init_args.latents to a file from `tv2tv encode`" if found is None
+                   else f"latents of tokenizer {found}: re-run `tv2tv encode` with vae_checkpoint")
+            )
+
+    def texts(self, batch: dict) -> tuple[list[list[str]], list[str] | None]:
+        """Per-step texts (b, n) and prompts (b,) or None, as this model's text mode lays them out."""
+        per_step = [[step_text(a, i) for a, i in zip(actions, intents)]
+                    for actions, intents in zip(batch["action_texts"], batch["intents"])]
+        if self.hparams.text_mode == "per_step":
+            return per_step, None
+        return [[""] * len(actions) for actions in batch["action_texts"]], [", ".join(a) for a in batch["action_texts"]]
 
     def _losses(self, batch: dict) -> dict[str, torch.Tensor]:
-        self.vae.eval()
-        with torch.no_grad():
-            latents = self.vae.encode(self.vae.chunk(to_unit(batch["frames"])))  # (b, 1 + n, c, h, w)
-        texts = [[step_text(a, i) for a, i in zip(actions, intents)]
-                 for actions, intents in zip(batch["action_texts"], batch["intents"])]
-        return self.model.loss(latents, texts, batch["rewards"], batch["terminated"])
+        texts, prompts = self.texts(batch)
+        return self.model.loss(batch["latents"], texts, batch["rewards"], batch["terminated"], prompts)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         losses = self._losses(batch)
@@ -61,6 +89,25 @@ class WorldModelModule(L.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         losses = self._losses(batch)
         self.log_dict({f"val/{k}": v for k, v in losses.items()}, sync_dist=True)
+        if batch_idx == 0:
+            self._log_imagination(batch)
+
+    @torch.no_grad()
+    def _log_imagination(self, batch: dict) -> None:
+        """Imagine the first sample's window from its real anchor with its real texts; log PSNR and a video."""
+        texts, prompts = self.texts(batch)
+        sampler = Sampler(self.model, SamplerConfig(flow_steps=self.hparams.video_flow_steps, context_steps=len(texts[0]) + 1))
+        ctx = sampler.start(batch["latents"][:1, 0], None if prompts is None else prompts[:1])
+        generator = torch.Generator(self.device).manual_seed(0)
+        chunks = [sampler.step(ctx, [text], generator=generator).latents for text in texts[0]]
+        made = rearrange(self.vae.decode(torch.cat(chunks)), "n c r h w -> (n r) c h w")
+        real = to_unit(batch["frames"][0])
+        psnr = -10 * torch.log10(((made.clamp(-1, 1) - real) / 2).pow(2).mean())
+        self.log("val/imagined_psnr", psnr, sync_dist=True)
+        self.model.train(self.training)
+        if isinstance(self.logger, TensorBoardLogger) and self.global_rank == 0:
+            video = rearrange(torch.cat([batch["frames"][0], to_uint8(made)], dim=-1), "t c h w -> t h w c")
+            add_video(self.logger.experiment, "val/real_vs_imagined", video.cpu().numpy(), self.global_step)
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
@@ -76,7 +123,7 @@ class WorldModelModule(L.LightningModule):
         checkpoint["tv2tv"] = {
             "kind": self.CHECKPOINT_KIND, "format": FORMAT_VERSION, "vae_config": asdict(self.vae.cfg),
             "mot_config": self.hparams.mot, "flow_config": self.hparams.flow,
-            "tokenizer": self.model.tokenizer.to_dict(), "game": game,
+            "tokenizer": self.model.tokenizer.to_dict(), "game": game, "text_mode": self.hparams.text_mode,
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:

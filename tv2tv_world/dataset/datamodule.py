@@ -11,6 +11,7 @@ from einops import rearrange
 from torch.utils.data import DataLoader, Dataset
 
 from tv2tv_world.dataset.format import DatasetError, Episode, Manifest, read_episode
+from tv2tv_world.dataset.latents import load_latents
 
 
 class EpisodeWindows(Dataset):
@@ -46,6 +47,26 @@ class EpisodeWindows(Dataset):
         }
 
 
+class LatentWindows(EpisodeWindows):
+    """The same windows, with the chunks' latents from `tv2tv encode` instead of raw chunks.
+
+    An item also has `latents`: (1 + w, c, h', w') float32; the first is the anchor, the chunk
+    just before the window (the first frame alone at an episode's start), then one per
+    decision; and `frames` holds only the w * r frames of those decisions (for videos).
+    """
+
+    def __init__(self, episodes: list[Episode], latents: list[np.ndarray], window: int, action_repeat: int):
+        super().__init__(episodes, window, action_repeat)
+        self.latents = latents
+
+    def __getitem__(self, i: int) -> dict:
+        item = super().__getitem__(i)
+        e, start = self.index[i]
+        item["latents"] = torch.from_numpy(self.latents[e][start : start + self.window + 1].astype(np.float32))
+        item["frames"] = item["frames"][1:]
+        return item
+
+
 def collate_windows(items: list[dict]) -> dict:
     """Stack tensors along a new batch axis; texts become (b, w) lists of lists."""
     return {key: torch.stack([it[key] for it in items]) if torch.is_tensor(items[0][key]) else [it[key] for it in items]
@@ -62,10 +83,11 @@ class EpisodeDataModule(L.LightningDataModule):
         val_fraction: share of episodes held out for validation (at least one when >= 2 episodes).
         num_workers: DataLoader worker processes.
         seed: seeds the train/val split.
+        latents: a latents file from `tv2tv encode` (world models train on latents, not frames).
     """
 
     def __init__(self, data_dir: str, window: int = 8, batch_size: int = 16, val_fraction: float = 0.1,
-                 num_workers: int = 0, seed: int = 0):
+                 num_workers: int = 0, seed: int = 0, latents: str | None = None):
         super().__init__()
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
@@ -73,6 +95,7 @@ class EpisodeDataModule(L.LightningDataModule):
         self.manifest = Manifest.load(data_dir)  # fails early, with the folder's name, on a bad path
         self.train_set: EpisodeWindows | None = None
         self.val_set: EpisodeWindows | None = None
+        self.latent_fingerprint: str | None = None
 
     @property
     def frame_size(self) -> tuple[int, int]:
@@ -96,8 +119,12 @@ class EpisodeDataModule(L.LightningDataModule):
         order = np.random.default_rng(hp.seed).permutation(len(episodes))
         n_val = 0 if len(episodes) < 2 else max(1, round(hp.val_fraction * len(episodes))) if hp.val_fraction else 0
         repeat = self.manifest.action_repeat
-        self.train_set = EpisodeWindows([episodes[i] for i in order[n_val:]], hp.window, repeat)
-        self.val_set = EpisodeWindows([episodes[i] for i in order[:n_val]], hp.window, repeat)
+        if hp.latents is None:
+            make = lambda idx: EpisodeWindows([episodes[i] for i in idx], hp.window, repeat)  # noqa: E731
+        else:
+            latents, self.latent_fingerprint = load_latents(hp.latents, [e["file"] for e in self.manifest.episodes])
+            make = lambda idx: LatentWindows([episodes[i] for i in idx], [latents[i] for i in idx], hp.window, repeat)  # noqa: E731
+        self.train_set, self.val_set = make(order[n_val:]), make(order[:n_val])
         if len(self.train_set) == 0:
             longest = max(ep.decisions for ep in episodes)
             raise DatasetError(f"{folder}: no training episode has {hp.window} decisions (longest: {longest}); lower window")

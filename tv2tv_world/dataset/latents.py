@@ -1,0 +1,82 @@
+"""A dataset encoded once by a frozen video tokenizer, so world-model training never runs the VAE.
+
+`encode_dataset` writes DIR/latents.npz (plain arrays, no pickles): for every episode its
+chunks' standardised latent means in float16, chunk 0 being the first frame alone and chunk
+j the frames of decision j. The file records a fingerprint of the tokenizer's weights and
+the shard each episode came from; loading checks both, so latents never silently pair with
+another tokenizer or another recording.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from einops import rearrange
+from tqdm import tqdm
+
+from tv2tv_world.atomic_file import atomic_path
+from tv2tv_world.dataset.format import DatasetError, Manifest, read_episode
+from tv2tv_world.vae_module import to_unit
+from tv2tv_world.video_vae import VideoVAE
+
+LATENTS_FILE = "latents.npz"
+
+
+def vae_fingerprint(vae: VideoVAE) -> str:
+    """Short hash of the tokenizer's weights and statistics."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(vae.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().float().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+@torch.no_grad()
+def encode_frames(vae: VideoVAE, frames: np.ndarray, batch_chunks: int = 64) -> np.ndarray:
+    """(1 + k r, h, w, 3) uint8 frames -> (1 + k, c, h', w') float16 standardised latents."""
+    chunks = vae.chunk(to_unit(torch.from_numpy(rearrange(frames, "t h w c -> 1 t c h w"))))[0]
+    return torch.cat([vae.encode(part) for part in chunks.split(batch_chunks)]).half().numpy()
+
+
+def encode_dataset(vae: VideoVAE, data_dir: str | Path, out: str | Path | None = None, progress: bool = True) -> Path:
+    """Encode every episode of a `tv2tv collect` folder; returns the written file (default DIR/latents.npz)."""
+    folder = Path(data_dir)
+    manifest = Manifest.load(folder)
+    if manifest.action_repeat != vae.cfg.temporal_compression or tuple(manifest.frame_size) != (vae.cfg.frame_size,) * 2:
+        raise ValueError(f"{folder}: frames {manifest.frame_size} x {manifest.action_repeat} per decision do not fit the "
+                         f"tokenizer ({vae.cfg.frame_size} px, {vae.cfg.temporal_compression} frames per chunk)")
+    vae.eval()
+    latents, offsets = [], [0]
+    for entry in tqdm(manifest.episodes, desc="encoding", unit="episode", disable=not progress):
+        episode = read_episode(folder / entry["file"])
+        manifest.validate(episode, str(folder / entry["file"]))
+        latents.append(encode_frames(vae, episode.frames))
+        offsets.append(offsets[-1] + len(latents[-1]))
+    out = Path(out) if out is not None else folder / LATENTS_FILE
+    with atomic_path(out) as temp:
+        with open(temp, "wb") as f:
+            np.savez(f, latents=np.concatenate(latents), offsets=np.array(offsets, dtype=np.int64),
+                     fingerprint=np.array(vae_fingerprint(vae)),
+                     episode_files=np.array([e["file"] for e in manifest.episodes]))
+    return out
+
+
+def load_latents(path: str | Path, episode_files: list[str]) -> tuple[list[np.ndarray], str]:
+    """Per episode of `episode_files` (a manifest's order) its (1 + k, c, h, w) float16 latents; and the fingerprint."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            latents, offsets = data["latents"], data["offsets"]
+            fingerprint, stored_files = str(data["fingerprint"]), data["episode_files"].tolist()
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no latents file; make it with `tv2tv encode --checkpoint VAE --data DIR`") from None
+    except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise DatasetError(f"{path}: latents file is truncated or corrupt ({type(err).__name__}: {err})") from None
+    if stored_files != list(episode_files):
+        raise DatasetError(f"{path}: encodes episodes {stored_files[:3]}..., the dataset has {list(episode_files)[:3]}...; "
+                           "re-run `tv2tv encode`")
+    return [latents[a:b] for a, b in zip(offsets[:-1], offsets[1:])], fingerprint

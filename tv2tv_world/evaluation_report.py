@@ -1,0 +1,59 @@
+"""Writing an evaluation: JSON for machines, Markdown for people, a PNG of PSNR over horizon, the probe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from tv2tv_world.action_probe import ActionProbe
+from tv2tv_world.atomic_file import atomic_path
+from tv2tv_world.line_plot import line_plot
+
+
+def report_paths(out: str | Path) -> dict[str, Path]:
+    """REPORT.json -> the JSON, Markdown, plot and probe files written next to it."""
+    out = Path(out)
+    stem = out.with_suffix("")
+    return {"json": out, "markdown": stem.with_suffix(".md"), "plot": Path(f"{stem}_psnr.png"),
+            "probe": Path(f"{stem}_probe.pt")}
+
+
+def write_report(report: dict, probe: ActionProbe, out: str | Path) -> dict[str, Path]:
+    """Write every file of the report atomically; returns their paths."""
+    paths = report_paths(out)
+    paths["json"].parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(paths["json"]) as temp:
+        temp.write_text(json.dumps(report, indent=1) + "\n")
+    with atomic_path(paths["markdown"]) as temp:
+        temp.write_text(markdown_summary(report))
+    with atomic_path(paths["plot"]) as temp:
+        line_plot(temp, {"imagined vs real": report["psnr_curve"], "tokenizer ceiling": [report["tokenizer_psnr"]] * report["horizon"]},
+                  "horizon (chunks)", "PSNR dB", f"{Path(report['checkpoint']).name}: PSNR over horizon")
+    with atomic_path(paths["probe"]) as temp:
+        torch.save({"shape": probe.shape, "state_dict": probe.state_dict()}, temp)
+    return paths
+
+
+def markdown_summary(report: dict) -> str:
+    horizons = list(report["psnr_by_horizon"])
+    rows = [
+        f"# World-model evaluation: `{report['checkpoint']}`",
+        "",
+        f"Held-out data `{report['data']}`: {report['windows']} windows of {report['horizon']} chunks, "
+        f"text mode `{report['text_mode']}`, {report['flow_steps']} Euler steps, guidance {report['guidance']}, "
+        f"{report['seconds']:.0f} s.",
+        "",
+        "| horizon (chunks) | " + " | ".join(horizons) + " |",
+        "| --- | " + " | ".join("---" for _ in horizons) + " |",
+        "| PSNR dB | " + " | ".join(f"{report['psnr_by_horizon'][h]:.2f}" for h in horizons) + " |",
+        "| SSIM | " + " | ".join(f"{report['ssim_by_horizon'][h]:.3f}" for h in horizons) + " |",
+        "",
+        "| metric | value |",
+        "| --- | --- |",
+    ]
+    for key in ("tokenizer_psnr", "control_accuracy", "counterfactual_control_accuracy", "probe_real_accuracy",
+                "reward_accuracy", "termination_f1", "text_perplexity"):
+        rows.append(f"| {key} | {report[key]:.3f} |")
+    return "\n".join(rows) + "\n"

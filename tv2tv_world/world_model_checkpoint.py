@@ -1,0 +1,44 @@
+"""A trained world model, loaded from its `tv2tv fit` checkpoint with everything it needs to run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tv2tv_world.checkpoint import CheckpointError, load_checkpoint, module_state
+from tv2tv_world.mot import MoTConfig
+from tv2tv_world.text_tokenizer import ByteTokenizer
+from tv2tv_world.video_vae import VideoVAE, VideoVAEConfig
+from tv2tv_world.world_model import FlowConfig, WorldModel
+
+
+@dataclass
+class LoadedWorldModel:
+    """The world model, its frozen tokenizer, and what the checkpoint knows about its game.
+
+    `game` has env_id, env_kwargs, action_texts, action_repeat, frame_size and fps (None when
+    trained without a dataset manifest); `text_mode` is "per_step" or "prompt".
+    """
+
+    model: WorldModel
+    vae: VideoVAE
+    game: dict | None
+    text_mode: str
+    path: Path
+
+
+def load_world_model(path: str | Path) -> LoadedWorldModel:
+    """Load a world-model checkpoint (weights_only), in eval mode on the CPU."""
+    path = Path(path)
+    checkpoint = load_checkpoint(path, kind="world_model")
+    meta = checkpoint["tv2tv"]
+    try:
+        vae = VideoVAE(VideoVAEConfig(**meta["vae_config"]))
+        vae.load_state_dict(module_state(checkpoint, "vae"))
+        model = WorldModel(MoTConfig(**meta["mot_config"]), FlowConfig(**meta["flow_config"]),
+                           ByteTokenizer.from_dict(meta["tokenizer"]))
+        model.load_state_dict(module_state(checkpoint, "model"))
+    except (KeyError, TypeError, RuntimeError, ValueError) as err:
+        raise CheckpointError(f"{path}: world-model checkpoint is incomplete or inconsistent ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0]})") from None
+    return LoadedWorldModel(model.eval(), vae.eval(), meta.get("game"), meta.get("text_mode", "per_step"), path)

@@ -1,0 +1,209 @@
+"""`tv2tv evaluate`: how well a world model imagines held-out episodes, and how well it obeys text.
+
+From a real anchor chunk the model imagines `horizon` chunks while the recorded actions (and
+intents) are forced as the steps' text; imagined frames are compared with the real ones at
+every horizon. An inverse-dynamics probe (`action_probe`) then reads which action happened in
+each imagined chunk: `control_accuracy` is how often that is the commanded action, and
+`counterfactual_control_accuracy` the same when every step commands a different action than
+the recording's.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from einops import rearrange
+from torchmetrics.functional.image import structural_similarity_index_measure
+
+from tv2tv_world.action_probe import ActionProbe, predict_actions, probe_inputs, train_probe
+from tv2tv_world.dataset.format import Episode, Manifest, read_episode
+from tv2tv_world.dataset.latents import encode_frames
+from tv2tv_world.sampler import Sampler, SamplerConfig
+from tv2tv_world.vae_module import to_unit
+from tv2tv_world.world_model import step_text
+from tv2tv_world.world_model_checkpoint import LoadedWorldModel
+
+REPORTED_HORIZONS = (1, 4, 16)
+
+
+class HeldOutEpisode:
+    """A recorded episode with its chunks' latents and their tokenizer reconstructions."""
+
+    def __init__(self, episode: Episode, loaded: LoadedWorldModel, batch_chunks: int = 64):
+        vae = loaded.vae
+        self.episode = episode
+        self.latents = torch.from_numpy(encode_frames(vae, episode.frames, batch_chunks)).float()  # (1 + k, c, h, w)
+        with torch.no_grad():
+            self.decoded = torch.cat([vae.decode(part) for part in self.latents.split(batch_chunks)]).clamp(-1, 1)
+        self.real = to_unit(torch.from_numpy(rearrange(episode.frames, "t h w c -> t c h w")))  # (1 + k r, c, h, w)
+
+    def real_chunk_frames(self, start: int, stop: int, repeat: int) -> torch.Tensor:
+        """Real frames of decisions start..stop-1: (stop - start, c, r, h, w)."""
+        return rearrange(self.real[start * repeat + 1 : stop * repeat + 1], "(n r) c h w -> n c r h w", r=repeat)
+
+
+def windows_of(episodes: list[HeldOutEpisode], horizon: int, max_windows: int) -> list[tuple[int, int]]:
+    """(episode, start) of non-overlapping windows of `horizon` decisions, plus each episode's final window."""
+    found = []
+    for e, held in enumerate(episodes):
+        k = held.episode.decisions
+        starts = list(range(0, k - horizon + 1, horizon))
+        if k >= horizon and k - horizon not in starts:
+            starts.append(k - horizon)  # ends on the last decision: where terminations are
+        found += [(e, s) for s in starts]
+    if len(found) > max_windows:
+        keep = np.random.default_rng(0).choice(len(found), max_windows, replace=False)
+        found = [found[i] for i in sorted(keep)]
+    return found
+
+
+@torch.no_grad()
+def imagine(loaded: LoadedWorldModel, sampler: Sampler, anchors: torch.Tensor, actions: list[list[str]],
+            intents: list[list[str]] | None, seed: int) -> dict:
+    """Roll out from anchor latents (b, c, h, w) with forced per-step actions (b, H): frames, rewards, terminations."""
+    per_step = loaded.text_mode == "per_step"
+    prompts = None if per_step else [", ".join(a) for a in actions]
+    ctx = sampler.start(anchors, prompts)
+    generator = torch.Generator().manual_seed(seed)
+    chunks, rewards, terminations = [], [], []
+    for h in range(len(actions[0])):
+        if per_step:
+            texts = [step_text(a[h], i[h] if intents else "") for a, i in zip(actions, intents or actions)]
+        else:
+            texts = [""] * len(actions)
+        result = sampler.step(ctx, texts, generator=generator)
+        chunks.append(result.latents)
+        rewards.append(result.reward)
+        terminations.append(result.termination)
+    latents = torch.stack(chunks, dim=1)  # (b, H, c, h, w)
+    frames = loaded.vae.decode(latents).clamp(-1, 1)  # (b, H, 3, r, h, w)
+    return {"frames": frames, "rewards": torch.stack(rewards, 1), "terminations": torch.stack(terminations, 1)}
+
+
+def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon: int = 16, max_windows: int = 96,
+                         flow_steps: int = 8, guidance: float = 1.0, batch_size: int = 32, probe_steps: int = 400,
+                         seed: int = 0) -> tuple[dict, ActionProbe]:
+    """The report (a dict of plain numbers) and the trained action probe."""
+    began = time.perf_counter()
+    manifest = Manifest.load(data_dir)
+    action_texts = list(loaded.game["action_texts"]) if loaded.game else list(manifest.action_texts)
+    if loaded.game and loaded.game["env_id"] != manifest.env_id:
+        raise ValueError(f"{data_dir} holds {manifest.env_id} episodes; the model was trained on {loaded.game['env_id']}")
+    repeat = manifest.action_repeat
+    episodes = [HeldOutEpisode(read_episode(Path(data_dir) / e["file"]), loaded) for e in manifest.episodes]
+
+    # the probe learns inverse dynamics on every real decision, seen through the tokenizer
+    probe_x, probe_y = [], []
+    for held in episodes:
+        probe_x.append(probe_inputs(held.decoded[:-1, :, -1], held.decoded[1:]))  # last frame before each decision
+        probe_y.append(torch.from_numpy(held.episode.actions))
+    probe, probe_real_accuracy = train_probe(torch.cat(probe_x), torch.cat(probe_y), len(action_texts), probe_steps,
+                                             seed=seed)
+
+    windows = windows_of(episodes, horizon, max_windows)
+    if not windows:
+        raise ValueError(f"{data_dir}: no episode has {horizon} decisions; lower --horizon")
+    sampler = Sampler(loaded.model, SamplerConfig(flow_steps=flow_steps, guidance=guidance, context_steps=horizon + 1))
+    rng = np.random.default_rng(seed)
+    squared = torch.zeros(horizon)
+    ssim = torch.zeros(horizon)
+    hits = {"control": [], "counterfactual": []}
+    reward_pred, reward_true, term_pred, term_true = [], [], [], []
+    for first in range(0, len(windows), batch_size):
+        batch = windows[first : first + batch_size]
+        anchors = torch.stack([episodes[e].latents[s] for e, s in batch])
+        anchor_last = torch.stack([episodes[e].decoded[s, :, -1] for e, s in batch])  # (b, 3, h, w)
+        recorded = [episodes[e].episode.actions[s : s + horizon] for e, s in batch]
+        intents = [episodes[e].episode.intents[s : s + horizon].tolist() for e, s in batch]
+        real = torch.stack([episodes[e].real_chunk_frames(s, s + horizon, repeat) for e, s in batch])  # (b, H, 3, r, h, w)
+
+        run = imagine(loaded, sampler, anchors, [[action_texts[a] for a in acts] for acts in recorded], intents, seed + first)
+        error = ((run["frames"] - real) / 2).pow(2)
+        squared += error.mean(dim=(3, 4, 5)).sum(dim=(0, 2))
+        for h in range(horizon):
+            made = rearrange(run["frames"][:, h], "b c r y x -> (b r) c y x")
+            target = rearrange(real[:, h], "b c r y x -> (b r) c y x")
+            ssim[h] += float(structural_similarity_index_measure((made + 1) / 2, (target + 1) / 2, data_range=1.0)) * len(batch)
+        hits["control"].append(_control_hits(probe, run["frames"], anchor_last, torch.as_tensor(np.stack(recorded))))
+        reward_pred.append(run["rewards"])
+        reward_true.append(torch.stack([torch.from_numpy(episodes[e].episode.rewards[s : s + horizon]) for e, s in batch]))
+        term_pred.append(run["terminations"] > 0.5)
+        term_true.append(torch.stack([torch.from_numpy(episodes[e].episode.terminated[s : s + horizon]) for e, s in batch]))
+
+        # counterfactual: every step commands an action other than the recorded one
+        shifted = [(acts + rng.integers(1, len(action_texts), size=len(acts))) % len(action_texts) for acts in recorded]
+        cf = imagine(loaded, sampler, anchors, [[action_texts[a] for a in acts] for acts in shifted], None, seed + first)
+        hits["counterfactual"].append(_control_hits(probe, cf["frames"], anchor_last, torch.as_tensor(np.stack(shifted))))
+
+    n = len(windows)
+    psnr = [float(-10 * math.log10(max(float(s) / n, 1e-10))) for s in squared]
+    reward_pred, reward_true = torch.cat(reward_pred).flatten(), torch.cat(reward_true).flatten()
+    report = {
+        "checkpoint": str(loaded.path),
+        "data": str(data_dir),
+        "text_mode": loaded.text_mode,
+        "windows": n,
+        "horizon": horizon,
+        "flow_steps": flow_steps,
+        "guidance": guidance,
+        "psnr_by_horizon": {str(h): psnr[h - 1] for h in REPORTED_HORIZONS if h <= horizon},
+        "ssim_by_horizon": {str(h): float(ssim[h - 1] / n) for h in REPORTED_HORIZONS if h <= horizon},
+        "psnr_curve": psnr,
+        "tokenizer_psnr": _tokenizer_psnr(episodes, repeat),
+        "reward_accuracy": float((reward_pred.round() == reward_true.round()).float().mean()),
+        "termination_f1": _f1(torch.cat(term_pred).flatten(), torch.cat(term_true).flatten()),
+        "text_perplexity": text_perplexity(loaded, episodes, windows, horizon, action_texts),
+        "control_accuracy": float(torch.cat(hits["control"]).float().mean()),
+        "counterfactual_control_accuracy": float(torch.cat(hits["counterfactual"]).float().mean()),
+        "probe_real_accuracy": probe_real_accuracy,
+        "seconds": time.perf_counter() - began,
+    }
+    return report, probe
+
+
+def _control_hits(probe: ActionProbe, frames: torch.Tensor, anchor_last: torch.Tensor, commanded: torch.Tensor) -> torch.Tensor:
+    """frames (b, H, 3, r, h, w) imagined, anchor_last (b, 3, h, w) -> (b * H,) bool: probe reads the commanded action."""
+    previous = torch.cat([anchor_last[:, None], frames[:, :-1, :, -1]], dim=1)  # (b, H, 3, h, w)
+    inputs = probe_inputs(rearrange(previous, "b n c h w -> (b n) c h w"), rearrange(frames, "b n c r h w -> (b n) c r h w"))
+    return predict_actions(probe, inputs) == commanded.flatten()
+
+
+@torch.no_grad()
+def text_perplexity(loaded: LoadedWorldModel, episodes: list[HeldOutEpisode], windows: list[tuple[int, int]],
+                    horizon: int, action_texts: list[str], batch_size: int = 16) -> float:
+    """exp of the mean next-byte cross-entropy of the recorded texts, teacher-forced on real latents."""
+    model, losses = loaded.model.eval(), []
+    for first in range(0, len(windows), batch_size):
+        batch = windows[first : first + batch_size]
+        latents = torch.stack([episodes[e].latents[s : s + horizon + 1] for e, s in batch])
+        actions = [[action_texts[a] for a in episodes[e].episode.actions[s : s + horizon]] for e, s in batch]
+        if loaded.text_mode == "per_step":
+            intents = [episodes[e].episode.intents[s : s + horizon] for e, s in batch]
+            texts, prompts = [[step_text(a, i) for a, i in zip(acts, ints)] for acts, ints in zip(actions, intents)], None
+        else:
+            texts, prompts = [[""] * horizon for _ in batch], [", ".join(a) for a in actions]
+        rewards = torch.stack([torch.from_numpy(episodes[e].episode.rewards[s : s + horizon]) for e, s in batch])
+        terminated = torch.stack([torch.from_numpy(episodes[e].episode.terminated[s : s + horizon]) for e, s in batch])
+        losses.append(float(model.loss(latents, texts, rewards, terminated, prompts)["text"]))
+    return float(math.exp(sum(losses) / len(losses)))
+
+
+def _tokenizer_psnr(episodes: list[HeldOutEpisode], repeat: int) -> float:
+    """PSNR of the tokenizer's own reconstructions of the decisions' frames: the ceiling for imagination."""
+    squared, count = 0.0, 0
+    for held in episodes:
+        k = held.episode.decisions
+        error = ((held.decoded[1:] - held.real_chunk_frames(0, k, repeat)) / 2).pow(2)
+        squared += float(error.mean(dim=(1, 3, 4)).sum())
+        count += error.shape[0] * error.shape[2]
+    return float(-10 * math.log10(max(squared / count, 1e-10)))
+
+
+def _f1(pred: torch.Tensor, true: torch.Tensor) -> float:
+    tp = float((pred & true).sum())
+    denominator = float(pred.sum() + true.sum())
+    return 2 * tp / denominator if denominator else 1.0
