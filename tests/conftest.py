@@ -42,3 +42,31 @@ def trained_vae(tiny_dataset, tmp_path_factory):
     first = runs / "vae_tiny" / "version_0" / "checkpoints" / "last.ckpt"
     run_fit(fit_args(tiny_dataset, runs, "--trainer.max_steps=8", f"--ckpt_path={first}"))
     return runs / "vae_tiny"
+
+
+
+TINY_WM_CONFIG = Path(__file__).parent / "configs" / "world_model_tiny.yaml"
+
+
+@pytest.fixture(scope="session")
+def encoded(trained_vae, tiny_dataset, tmp_path_factory):
+    """The tiny dataset encoded by the tiny tokenizer: (vae checkpoint, latents file)."""
+    from tv2tv_world.dataset.latents import encode_dataset
+    from tv2tv_world.video_vae import VideoVAE
+
+    vae = trained_vae / "version_1" / "checkpoints" / "last.ckpt"
+    latents = encode_dataset(VideoVAE.from_checkpoint(vae), tiny_dataset, tmp_path_factory.mktemp("latents") / "l.npz",
+                             progress=False)
+    return vae, latents
+
+
+@pytest.fixture(scope="session")
+def tiny_world_model(encoded, tiny_dataset, tmp_path_factory):
+    """Three steps of `tv2tv fit` of a tiny world model; its last checkpoint."""
+    from tv2tv_world.fit_cli import run_fit
+
+    vae, latents = encoded
+    runs = tmp_path_factory.mktemp("wm_runs")
+    run_fit(fit_args(tiny_dataset, runs, f"--model.init_args.vae_checkpoint={vae}",
+                     f"--data.init_args.latents={latents}", config=TINY_WM_CONFIG))
+    return runs / "world_model_tiny" / "version_0" / "checkpoints" / "last.ckpt"

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import fit_args
+from conftest import TINY_WM_CONFIG, fit_args
 from tv2tv_world.checkpoint import CheckpointError, load_checkpoint
 from tv2tv_world.cli import main
 from tv2tv_world.dataset.format import DatasetError, Manifest, read_episode
@@ -22,16 +22,6 @@ from tv2tv_world.vae_module import to_unit
 from tv2tv_world.video_vae import VideoVAE
 from tv2tv_world.world_model_checkpoint import load_world_model
 
-CONFIG = Path(__file__).parent / "configs" / "world_model_tiny.yaml"
-
-
-@pytest.fixture(scope="module")
-def encoded(trained_vae, tiny_dataset, tmp_path_factory):
-    """The tiny dataset encoded by the tiny tokenizer: (vae checkpoint, latents file)."""
-    vae = trained_vae / "version_1" / "checkpoints" / "last.ckpt"
-    latents = encode_dataset(VideoVAE.from_checkpoint(vae), tiny_dataset, tmp_path_factory.mktemp("latents") / "l.npz",
-                             progress=False)
-    return vae, latents
 
 
 def test_encoded_latents_are_the_tokenizer_means_of_every_chunk(encoded, tiny_dataset):
@@ -49,20 +39,10 @@ def test_encoded_latents_are_the_tokenizer_means_of_every_chunk(encoded, tiny_da
         load_latents(latents_path, ["another.npz"])
 
 
-@pytest.fixture(scope="module")
-def tiny_world_model(encoded, tiny_dataset, tmp_path_factory):
-    """Three steps of `tv2tv fit` of a tiny world model; its run folder."""
-    vae, latents = encoded
-    runs = tmp_path_factory.mktemp("wm_runs")
-    run_fit(fit_args(tiny_dataset, runs, f"--model.init_args.vae_checkpoint={vae}",
-                     f"--data.init_args.latents={latents}", config=CONFIG))
-    return runs / "world_model_tiny" / "version_0"
-
-
 def test_world_model_fits_and_its_checkpoint_knows_its_game(encoded, tiny_world_model):
     vae, _ = encoded
-    run = tiny_world_model
-    ckpt = load_checkpoint(run / "checkpoints" / "last.ckpt", "world_model")
+    run = tiny_world_model.parent.parent
+    ckpt = load_checkpoint(tiny_world_model, "world_model")
     meta = ckpt["tv2tv"]
     assert ckpt["global_step"] == 3
     assert meta["game"]["env_id"] == "tv2tv_world/Forage-v0" and meta["game"]["action_repeat"] == 4
@@ -84,7 +64,7 @@ def test_world_model_refuses_latents_of_another_tokenizer(encoded, trained_vae, 
     other_vae = trained_vae / "version_0" / "checkpoints" / "last.ckpt"  # 4 steps: other weights
     with pytest.raises(ValueError, match="re-run `tv2tv encode` with vae_checkpoint"):
         run_fit(fit_args(tiny_dataset, tmp_path, f"--model.init_args.vae_checkpoint={other_vae}",
-                         f"--data.init_args.latents={latents}", config=CONFIG))
+                         f"--data.init_args.latents={latents}", config=TINY_WM_CONFIG))
 
 
 def test_world_model_refuses_a_tokenizer_of_the_wrong_kind(trained_vae, tiny_dataset, tmp_path):
@@ -98,7 +78,7 @@ def test_world_model_refuses_a_tokenizer_of_the_wrong_kind(trained_vae, tiny_dat
 
 def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_dataset, tmp_path):
     out = tmp_path / "eval" / "report.json"
-    main(["evaluate", "--checkpoint", str(tiny_world_model / "checkpoints" / "last.ckpt"), "--data", str(tiny_dataset),
+    main(["evaluate", "--checkpoint", str(tiny_world_model), "--data", str(tiny_dataset),
           "--out", str(out), "--horizon", "4", "--windows", "6", "--flow-steps", "2", "--probe-steps", "5"])
     report = json.loads(out.read_text())
     assert report["windows"] == 6 and report["horizon"] == 4

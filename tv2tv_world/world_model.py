@@ -56,6 +56,7 @@ class WorldModel(nn.Module):
         self.transformer = MoTTransformer(mot)
         self.reward_head = nn.Linear(mot.dim, 1)
         self.termination_head = nn.Linear(mot.dim, 1)
+        nn.init.constant_(self.termination_head.bias, -4.0)  # episodes rarely end: start near p = 0.02
 
     def encode_steps(self, texts: list[list[str]]) -> list[list[list[int]]]:
         """(b, n) step texts -> token ids."""
