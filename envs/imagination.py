@@ -115,7 +115,7 @@ class ImaginationEnv(gym.Env):
                 self._real = make_real_env(self.loaded)
             frame, _ = self._real.reset(seed=int(self.np_random.integers(2**31)) if seed is None else seed)
             frames = frame
-        chunk = self._anchor_chunk(frames)
+        chunk = self.anchor_chunk(frames)
         self._generator.manual_seed(int(self.np_random.integers(2**63 - 1)))
         with torch.no_grad():
             anchor = self.loaded.vae.encode(chunk)  # (1, c, h, w)
@@ -183,7 +183,7 @@ class ImaginationEnv(gym.Env):
             raise ValueError(f"action text is {len(action.encode('utf-8'))} UTF-8 bytes; the limit is {self.max_text_bytes}")
         return action or None
 
-    def _anchor_chunk(self, frames) -> torch.Tensor:
+    def anchor_chunk(self, frames) -> torch.Tensor:
         """(h, w, 3) or (r, h, w, 3) uint8 -> (1, 3, r, h, w) in [-1, 1]; a single frame is repeated."""
         frames = np.asarray(frames)
         size, r = self.loaded.vae.cfg.frame_size, self.loaded.vae.cfg.temporal_compression

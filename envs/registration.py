@@ -23,15 +23,20 @@ GAMES: dict[str, tuple[str, dict]] = {
 }
 
 
-# Worlds imagined by a trained model (they need torch; the real games above do not).
-IMAGINED: dict[str, tuple[str, dict]] = {
-    "Imagination-v0": ("tv2tv_world.envs.imagination:ImaginationEnv", {}),
+# Worlds imagined by a trained model (they need torch; the real games above do not): id -> (entry, vector entry).
+IMAGINED: dict[str, tuple[str, str]] = {
+    "Imagination-v0": ("tv2tv_world.envs.imagination:ImaginationEnv",
+                       "tv2tv_world.envs.imagination_vector:ImaginationVectorEnv"),
 }
 
 
 def register_envs() -> None:
     """Register every game and the imagination env under the `tv2tv_world/` namespace (idempotent)."""
-    for name, (entry_point, kwargs) in {**GAMES, **IMAGINED}.items():
+    for name, (entry_point, kwargs) in GAMES.items():
         env_id = f"{NAMESPACE}/{name}"
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=entry_point, kwargs=kwargs, disable_env_checker=True)
+    for name, (entry_point, vector_entry_point) in IMAGINED.items():
+        env_id = f"{NAMESPACE}/{name}"
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point, vector_entry_point=vector_entry_point)

@@ -106,3 +106,36 @@ def test_bad_actions_and_stepping_after_the_end_are_named_errors(loaded):
         text_env.step(3)
     with pytest.raises(ValueError, match="action_mode must be one of"):
         _env(loaded, action_mode="keys")
+
+
+def test_vector_env_steps_all_games_in_one_batch_with_next_step_autoreset(tiny_world_model, loaded):
+    envs = gym.make_vec("tv2tv_world/Imagination-v0", num_envs=3, vectorization_mode="vector_entry_point",
+                        checkpoint=str(tiny_world_model), flow_steps=2, horizon=2)
+    observations, _ = envs.reset(seed=10)
+    real = make_real_env(loaded)
+    assert observations.shape == (3, 64, 64, 3)
+    assert all(np.array_equal(observations[i], real.reset(seed=10 + i)[0]) for i in range(3))
+    _, rewards, terminated, truncated, infos = envs.step(np.array([1, 2, 3]))
+    assert list(infos["text"]) == ["move up", "move down", "move left"] and infos["_text"].all()
+    ended = terminated | truncated
+    observations, rewards, terminated, truncated, infos = envs.step(np.array([0, 0, 0]))
+    ended_now = terminated | truncated
+    assert (ended | ended_now).all()  # horizon 2: every game has ended by now
+    observations, rewards, terminated, truncated, infos = envs.step(np.array([4, 4, 4]))
+    restarted = ended_now & ~ended
+    assert not infos["_text"][restarted].any() and (rewards[restarted] == 0).all()
+    assert not (terminated | truncated)[restarted].any()
+    with pytest.raises(ValueError, match="actions of shape"):
+        envs.step(np.array([0, 1]))
+    envs.close()
+
+
+def test_vector_env_is_deterministic_for_a_seed(loaded):
+    from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
+
+    def run():
+        envs = ImaginationVectorEnv(2, loaded, flow_steps=2, horizon=3)
+        frames = [envs.reset(seed=1)[0]] + [envs.step(np.array([1, 2]))[0] for _ in range(4)]
+        return np.stack(frames)
+
+    assert np.array_equal(run(), run())

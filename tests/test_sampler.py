@@ -123,3 +123,26 @@ def test_bad_text_is_a_named_error(model):
         sampler.step(ctx, ["wait", "wait"])
     with pytest.raises(ValueError, match="flow_steps must be >= 1"):
         SamplerConfig(flow_steps=0)
+
+
+def test_restarted_stream_behaves_like_a_fresh_rollout_and_others_are_untouched(model):
+    """What a vectorized env's autoreset does: one stream skips a step and restarts, the others go on."""
+    sampler = Sampler(model, SamplerConfig(flow_steps=2, context_steps=4))
+    g = torch.Generator().manual_seed(0)
+    anchors, fresh_anchor = torch.randn(3, 4, 4, 4, generator=g), torch.randn(1, 4, 4, 4, generator=g)
+    chunks = torch.randn(8, 3, 4, 4, 4, generator=g)
+    texts = ["move up", "wait", "move left"]
+
+    ctx, reference = sampler.start(anchors), sampler.start(anchors)
+    for k in range(5):
+        sampler.step(ctx, texts, latents=chunks[k])
+        sampler.step(reference, texts, latents=chunks[k])
+    sampler.step(ctx, texts, latents=chunks[5], active=[True, False, True])
+    ctx.restart_streams([1], sampler.start(fresh_anchor))
+    sampler.step(reference, texts, latents=chunks[5])
+    after = sampler.step(ctx, texts, latents=chunks[6]).reward
+    expected = sampler.step(reference, texts, latents=chunks[6]).reward
+    alone = sampler.step(sampler.start(fresh_anchor), texts[1:2], latents=chunks[6, 1:2]).reward
+    torch.testing.assert_close(after[[0, 2]], expected[[0, 2]], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(after[1:2], alone, atol=1e-5, rtol=1e-4)
+    assert ctx.inputs.valid.any(dim=0).all()  # no slot is kept that no stream can see

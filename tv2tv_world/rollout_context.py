@@ -84,6 +84,37 @@ class RolloutContext:
             back = rotary(-delta, head_dim, rope_base)
             self.kv = [(apply_rotary(k, *back), v) for k, v in self.kv]
 
+    def restart_streams(self, streams: list[int], fresh: RolloutContext) -> None:
+        """Replace the rollouts `streams` by those of `fresh` (new rollouts from `Sampler.start`, in order).
+
+        The old slots of those streams become invalid and the fresh slots are appended (invalid for
+        the other streams), then slots no stream uses any more are dropped. The fresh anchor counts
+        as part of the newest step, so the window slides it out like any other step.
+        """
+        b, index = self.batch_size, torch.tensor(streams, dtype=torch.long, device=self.step.device)
+        if len(streams) != fresh.batch_size:
+            raise ValueError(f"{len(streams)} streams to restart, {fresh.batch_size} fresh rollouts")
+
+        def place(x: torch.Tensor) -> torch.Tensor:  # (len(streams), ...) -> (b, ...), zeros elsewhere
+            out = x.new_zeros((b, *x.shape[1:]))
+            out[index] = x
+            return out
+
+        self.inputs.valid = self.inputs.valid.clone()
+        self.inputs.valid[index] = False
+        new = NewTokens(**{f.name: place(getattr(fresh.inputs, f.name)) for f in fields(NewTokens)})
+        self.inputs = NewTokens(**{f.name: torch.cat([getattr(self.inputs, f.name), getattr(new, f.name)], dim=1)
+                                   for f in fields(NewTokens)})
+        self.step = torch.cat([self.step, torch.where(fresh.step < 0, fresh.step, torch.full_like(fresh.step, self.steps))])
+        if self.kv is not None:
+            self.kv = [(torch.cat([k0, place(k1)], dim=2), torch.cat([v0, place(v1)], dim=2))
+                       for (k0, v0), (k1, v1) in zip(self.kv, fresh.kv)]
+        self.next_position = self.next_position.clone()
+        self.next_position[index] = fresh.next_position
+        self.logits = self.logits.clone()
+        self.logits[index] = fresh.logits
+        self._select(self.inputs.valid.any(dim=0))
+
     def _select(self, keep: torch.Tensor) -> None:
         """Keep the slots where `keep` (C,) is True."""
         self.inputs = NewTokens(**{f.name: getattr(self.inputs, f.name)[:, keep] for f in fields(NewTokens)})

@@ -87,23 +87,26 @@ class Sampler:
 
     @torch.no_grad()
     def step(self, ctx: RolloutContext, texts: list[str | None], latents: torch.Tensor | None = None,
-             generator: torch.Generator | None = None) -> StepResult:
+             generator: torch.Generator | None = None, active: list[bool] | None = None) -> StepResult:
         """Advance every stream by one step.
 
         texts: per stream the step's text, or None to let the model write it.
         latents: (b, c, h, w) real latents to commit instead of drawing the chunk (teacher forcing).
+        active: per stream whether it takes this step (default all); the others keep their
+            context unchanged (a vectorized env skips streams it is resetting) and their results are void.
         """
         if len(texts) != ctx.batch_size:
             raise ValueError(f"got {len(texts)} texts for {ctx.batch_size} rollouts")
+        active = [True] * ctx.batch_size if active is None else [bool(a) for a in active]
         step, text_start = ctx.steps + 1, ctx.length
-        forced = [None if t is None else self.tok.encode(t) for t in texts]
+        forced = [None if t is None or not a else self.tok.encode(t) for t, a in zip(texts, active)]
         self._append_text(ctx, [[] if ids is None else ids + [self.tok.bof] for ids in forced], step)
-        written = self._write_text(ctx, [ids is None for ids in forced], step, generator)
+        written = self._write_text(ctx, [t is None and a for t, a in zip(texts, active)], step, generator)
         if latents is None:
             chunk = self._draw_chunk(ctx, text_start, generator)
         else:
             chunk = self.tf.patchify(latents.to(self.device))
-        eof = self._commit_chunk(ctx, chunk, step)
+        eof = self._commit_chunk(ctx, chunk, step, torch.tensor(active, device=self.device))
         ctx.steps = step
         ctx.keep_last_steps(self.config.context_steps, self.tf.cfg.dim // self.tf.cfg.heads, self.tf.cfg.rope_base)
         return StepResult(
@@ -171,9 +174,11 @@ class Sampler:
             x = x + velocity / cfg.flow_steps
         return x
 
-    def _commit_chunk(self, ctx: RolloutContext, chunk: torch.Tensor, step: int) -> torch.Tensor:
-        """Commit a clean chunk (b, n, c p p) and the EOF after it; returns EOF's hidden state (b, d)."""
+    def _commit_chunk(self, ctx: RolloutContext, chunk: torch.Tensor, step: int,
+                      active: torch.Tensor | None = None) -> torch.Tensor:
+        """Commit a clean chunk (b, n, c p p) and the EOF after it for the `active` (b,) streams; EOF's hidden state (b, d)."""
         b, n, device = ctx.batch_size, self.n, self.device
+        active = torch.ones(b, dtype=torch.bool, device=device) if active is None else active
         start = ctx.next_position[:, None]
         position = torch.cat([start + torch.arange(n, device=device), start + n], dim=1)
         new = NewTokens(
@@ -181,13 +186,13 @@ class Sampler:
             token=torch.tensor([self.tok.pad] * n + [self.tok.eof], device=device).expand(b, -1),
             patch=torch.cat([torch.arange(n, device=device), torch.zeros(1, dtype=torch.long, device=device)]).expand(b, -1),
             position=position, order=torch.cat([start.expand(b, n), start + n], dim=1),
-            valid=torch.ones(b, n + 1, dtype=torch.bool, device=device),
+            valid=active[:, None].expand(b, n + 1),
             video=torch.cat([chunk, chunk.new_zeros(b, 1, self.patch_dim)], dim=1),
             flow_time=torch.ones(b, n + 1, device=device),
         )
         logits, _, hidden = self._run(ctx, new, commit=True, step=step)
-        ctx.logits = logits[:, -1]
-        ctx.next_position = ctx.next_position + n + 1
+        ctx.logits = torch.where(active[:, None], logits[:, -1], ctx.logits)
+        ctx.next_position = ctx.next_position + (n + 1) * active
         return hidden[:, -1]
 
     # ---- one pass of the transformer ---------------------------------------------------

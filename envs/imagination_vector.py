@@ -1,0 +1,121 @@
+"""`gymnasium.make_vec("tv2tv_world/Imagination-v0", num_envs=N, vectorization_mode="vector_entry_point")`.
+
+N imagined games stepped by one batched sampler call per step, with Gymnasium's next-step
+autoreset: the step after a sub-env ends resets it (its action is ignored, reward 0).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from einops import rearrange
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from tv2tv_world.envs.imagination import ImaginationEnv, make_real_env
+from tv2tv_world.vae_module import to_uint8
+from tv2tv_world.world_model_checkpoint import LoadedWorldModel, load_world_model
+
+
+class ImaginationVectorEnv(VectorEnv):
+    """`num_envs` copies of `ImaginationEnv` (same arguments) sharing one model and one batched rollout.
+
+    Infos: `text` (the text that drove each sub-env's step), `termination_probability`, each
+    with its `_key` mask (False for sub-envs that were being reset).
+    """
+
+    def __init__(self, num_envs: int, checkpoint: str | Path | LoadedWorldModel, **kwargs):
+        if not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
+        loaded = checkpoint if isinstance(checkpoint, LoadedWorldModel) else load_world_model(checkpoint)
+        self.single = ImaginationEnv(loaded, **kwargs)  # spaces, action checks and start frames come from here
+        self.num_envs = num_envs
+        self.metadata = {**self.single.metadata, "autoreset_mode": AutoresetMode.NEXT_STEP}
+        self.render_mode = None
+        self.single_observation_space = self.single.observation_space
+        self.single_action_space = self.single.action_space
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.sampler, self.vae = self.single.sampler, loaded.vae
+        self._real = [make_real_env(loaded) for _ in range(num_envs)]
+        self._generator = torch.Generator()
+        self._ctx = None
+        self._steps = np.zeros(num_envs, np.int64)
+        self._autoreset = np.zeros(num_envs, bool)
+        self._observations = None
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
+        super().reset(seed=seed[0] if isinstance(seed, (list, tuple)) else seed)
+        seeds = seed if isinstance(seed, (list, tuple)) else [None if seed is None else seed + i for i in range(self.num_envs)]
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs")
+        self._generator.manual_seed(int(self.np_random.integers(2**63 - 1)))
+        anchors, frames = self._starts(range(self.num_envs), seeds)
+        self._ctx = self.sampler.start(anchors)
+        self._steps[:] = 0
+        self._autoreset[:] = False
+        self._observations = self._observe(frames, anchors)
+        return self._observations.copy(), {}
+
+    def step(self, actions):
+        if self._ctx is None:
+            raise RuntimeError("call reset() before step()")
+        resetting = self._autoreset.copy()
+        active = ~resetting
+        texts = [self.single.action_text(a) if on else "" for a, on in zip(self._actions(actions), active)]
+        rewards = np.zeros(self.num_envs)
+        terminated = np.zeros(self.num_envs, bool)
+        probability = np.zeros(self.num_envs)
+        observations = self._observations.copy()
+        if active.any():
+            result = self.sampler.step(self._ctx, texts, generator=self._generator, active=active.tolist())
+            with torch.no_grad():
+                frames = self.vae.decode(result.latents[torch.from_numpy(active)])  # (a, 3, r, h, w)
+            observations[active] = self._observe(frames[:, :, -1], result.latents[torch.from_numpy(active)])
+            rewards[active] = result.reward[torch.from_numpy(active)].numpy()
+            probability[active] = result.termination[torch.from_numpy(active)].numpy()
+            terminated = active & (probability > 0.5)
+            texts = result.texts
+        if resetting.any():
+            streams = np.flatnonzero(resetting).tolist()
+            anchors, frames = self._starts(streams, [None] * len(streams))
+            self._ctx.restart_streams(streams, self.sampler.start(anchors))
+            observations[resetting] = self._observe(frames, anchors)
+            self._steps[resetting] = 0
+        self._steps[active] += 1
+        truncated = active & (self._steps >= self.single.horizon)
+        self._autoreset = terminated | truncated
+        self._observations = observations
+        infos = {"text": np.array(texts, dtype=object), "_text": active.copy(),
+                 "termination_probability": probability, "_termination_probability": active.copy()}
+        return observations.copy(), rewards, terminated, truncated, infos
+
+    def close_extras(self, **kwargs):
+        for env in self._real:
+            env.close()
+        self.single.close()
+
+    # ---- helpers --------------------------------------------------------------------------
+    def _actions(self, actions) -> list:
+        if self.single.action_mode == "text":
+            if isinstance(actions, str) or len(actions) != self.num_envs:
+                raise ValueError(f"expected {self.num_envs} texts, one per env, got {actions!r}")
+            return list(actions)
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,):
+            raise ValueError(f"expected actions of shape ({self.num_envs},), got {actions.shape}")
+        return list(actions)
+
+    def _starts(self, envs, seeds) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reset the real games `envs`: anchor latents (n, c, h, w) and their start frames (n, 3, h, w) in [-1, 1]."""
+        chunks = torch.cat([self.single.anchor_chunk(self._real[i].reset(seed=s)[0]) for i, s in zip(envs, seeds)])
+        with torch.no_grad():
+            return self.vae.encode(chunks), chunks[:, :, -1]
+
+    def _observe(self, frames: torch.Tensor, latents: torch.Tensor) -> np.ndarray:
+        """frames (n, 3, h, w) in [-1, 1], latents (n, c, h, w) -> the observation batch."""
+        if self.single.observation == "latent":
+            return latents.numpy().astype(np.float32)
+        return rearrange(to_uint8(frames), "n c h w -> n h w c").numpy()
