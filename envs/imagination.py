@@ -49,7 +49,8 @@ class ImaginationEnv(gym.Env):
     real game's. `"latent"`: the newest chunk's latent, `Box(-inf, inf, (c, h', w'), float32)`.
 
     ## Rewards and episode end
-    Reward from the model's reward head; `terminated` when its termination head says p > 0.5;
+    Reward from the model's reward head; `terminated` when its termination head's probability
+    exceeds `termination_threshold` (default 0.5; 1 never ends an episode that way);
     `truncated` after `horizon` steps. `info`: `text` (what drove the step), `model_text` (the
     text the model wrote itself, or None), `termination_probability`, and `frames`, the
     chunk's (r, h, w, 3) frames.
@@ -62,20 +63,23 @@ class ImaginationEnv(gym.Env):
     ## Arguments
     `checkpoint` (path of a world-model checkpoint, or a `LoadedWorldModel`), `action_mode`,
     `observation`, `horizon`, `flow_steps`, `guidance`, `context_steps`, `temperature`,
-    `render_mode` ("rgb_array" or "human").
+    `termination_threshold`, `render_mode` ("rgb_array" or "human").
     """
 
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 15}
 
     def __init__(self, checkpoint: str | Path | LoadedWorldModel, action_mode: str = "discrete", observation: str = "rgb",
                  horizon: int = 1000, flow_steps: int = 8, guidance: float = 1.0, context_steps: int = 16,
-                 temperature: float = 0.7, render_mode: str | None = None):
+                 temperature: float = 0.7, termination_threshold: float = 0.5, render_mode: str | None = None):
         if action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
         if observation not in OBSERVATIONS:
             raise ValueError(f"observation must be one of {OBSERVATIONS}, got {observation!r}")
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+        if not 0.0 < termination_threshold <= 1.0:
+            raise ValueError(f"termination_threshold must be in (0, 1] (1: never terminate), got {termination_threshold!r}")
+        self.termination_threshold = termination_threshold
         if not isinstance(horizon, int) or horizon < 1:
             raise ValueError(f"horizon must be an int >= 1, got {horizon!r}")
         self.loaded = checkpoint if isinstance(checkpoint, LoadedWorldModel) else load_world_model(checkpoint)
@@ -141,7 +145,7 @@ class ImaginationEnv(gym.Env):
         self._frame, self._latent = frames[-1], result.latents[0].numpy()
         self._steps += 1
         probability = float(result.termination[0])
-        terminated, truncated = probability > 0.5, self._steps >= self.horizon
+        terminated, truncated = probability > self.termination_threshold, self._steps >= self.horizon
         self._done = terminated or truncated
         info = {"text": result.texts[0], "model_text": result.texts[0] if bool(result.wrote_text[0]) else None,
                 "termination_probability": probability, "frames": frames}

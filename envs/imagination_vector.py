@@ -71,12 +71,16 @@ class ImaginationVectorEnv(VectorEnv):
         observations = self._observations.copy()
         if active.any():
             result = self.sampler.step(self._ctx, texts, generator=self._generator, active=active.tolist())
-            with torch.no_grad():
-                frames = self.vae.decode(result.latents[torch.from_numpy(active)])  # (a, 3, r, h, w)
-            observations[active] = self._observe(frames[:, :, -1], result.latents[torch.from_numpy(active)])
+            latents = result.latents[torch.from_numpy(active)]
+            if self.single.observation == "latent":  # planners score latents: no pixels decoded
+                observations[active] = latents.numpy().astype(np.float32)
+            else:
+                with torch.no_grad():
+                    frames = self.vae.decode(latents)  # (a, 3, r, h, w)
+                observations[active] = self._observe(frames[:, :, -1], latents)
             rewards[active] = result.reward[torch.from_numpy(active)].numpy()
             probability[active] = result.termination[torch.from_numpy(active)].numpy()
-            terminated = active & (probability > 0.5)
+            terminated = active & (probability > self.single.termination_threshold)
             texts = result.texts
         if resetting.any():
             streams = np.flatnonzero(resetting).tolist()

@@ -139,3 +139,20 @@ def test_vector_env_is_deterministic_for_a_seed(loaded):
         return np.stack(frames)
 
     assert np.array_equal(run(), run())
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+
+def test_ten_thousand_steps_keep_memory_and_context_flat(loaded):
+    env = ImaginationEnv(loaded, flow_steps=1, horizon=20_000, observation="latent", termination_threshold=1.0)
+    env.reset(seed=0)
+    lengths, rss = {}, {}
+    for step in range(1, 10_001):
+        env.step(step % 5)
+        if step in (1_000, 10_000):
+            lengths[step], rss[step] = env._ctx.length, _rss_mb()
+    assert lengths[10_000] == lengths[1_000]
+    assert rss[10_000] - rss[1_000] < 25, rss

@@ -147,3 +147,12 @@ def test_text_targets_teach_when_to_switch_to_video():
     eof = text[first_bof + 1]
     assert tokens[eof] == TOK.eof and targets[0, eof] == TOK.encode("w")[0]  # EOF -> next plan: "wait"
     assert (targets[0, layout.is_video[0]] == -100).all()
+
+
+def test_a_prompt_sits_between_bos_and_the_anchor_chunk():
+    prompt = TOK.encode("move up, wait")
+    layout = build_layout([[[], []]], N, TOK.bos, TOK.bof, TOK.eof, TOK.pad, prompt_tokens=[prompt])
+    tokens = layout.token[0].tolist()
+    assert tokens[: len(prompt) + 2] == [TOK.bos, *prompt, TOK.bof]
+    assert layout.kind[0, len(prompt) + 2] == CLEAN and layout.chunk[0, len(prompt) + 2] == 0
+    assert (layout.text_step[0, 1 : len(prompt) + 2] == -1).all()  # CFG never hides the prompt

@@ -97,3 +97,16 @@ def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_datas
 def test_loading_a_tokenizer_as_a_world_model_is_a_named_error(trained_vae):
     with pytest.raises(CheckpointError, match="expected 'world_model'"):
         load_world_model(trained_vae / "version_1" / "checkpoints" / "last.ckpt")
+
+
+def test_prompt_only_baseline_fits_and_imagines_from_a_prompt(encoded, tiny_dataset, tmp_path):
+    """The T2V-style ablation: all the window's action texts as one prompt, no per-step text."""
+    vae, latents = encoded
+    run_fit(fit_args(tiny_dataset, tmp_path, f"--model.init_args.vae_checkpoint={vae}",
+                     f"--data.init_args.latents={latents}", "--model.init_args.text_mode=prompt", config=TINY_WM_CONFIG))
+    run = tmp_path / "world_model_tiny" / "version_0"
+    assert load_checkpoint(run / "checkpoints" / "last.ckpt", "world_model")["tv2tv"]["text_mode"] == "prompt"
+    assert load_world_model(run / "checkpoints" / "last.ckpt").text_mode == "prompt"
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    events.Reload()
+    assert np.isfinite([e.value for e in events.Scalars("val/imagined_psnr")]).all()
