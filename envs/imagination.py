@@ -62,14 +62,15 @@ class ImaginationEnv(gym.Env):
 
     ## Arguments
     `checkpoint` (path of a world-model checkpoint, or a `LoadedWorldModel`), `action_mode`,
-    `observation`, `horizon`, `flow_steps`, `guidance`, `context_steps`, `temperature`,
+    `observation`, `horizon`, `flow_steps`, `guidance`, `context_steps` (default: the anchor plus
+    the training window, the longest context the model has seen), `temperature`,
     `termination_threshold`, `render_mode` ("rgb_array" or "human").
     """
 
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 15}
 
     def __init__(self, checkpoint: str | Path | LoadedWorldModel, action_mode: str = "discrete", observation: str = "rgb",
-                 horizon: int = 1000, flow_steps: int = 8, guidance: float = 1.0, context_steps: int = 16,
+                 horizon: int = 1000, flow_steps: int = 8, guidance: float = 1.0, context_steps: int | None = None,
                  temperature: float = 0.7, termination_threshold: float = 0.5, render_mode: str | None = None):
         if action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
@@ -85,10 +86,14 @@ class ImaginationEnv(gym.Env):
         self.loaded = checkpoint if isinstance(checkpoint, LoadedWorldModel) else load_world_model(checkpoint)
         if self.loaded.game is None:
             raise ValueError(f"{self.loaded.path}: the checkpoint does not name its game")
+        if self.loaded.text_mode != "per_step":
+            raise ValueError(f"{self.loaded.path}: a {self.loaded.text_mode!r}-mode model (the prompt-only baseline) "
+                             "takes no per-step actions; the imagination env needs a per_step model")
         self.action_texts = tuple(self.loaded.game["action_texts"])
         self.action_mode, self.observation, self.horizon, self.render_mode = action_mode, observation, horizon, render_mode
         self.sampler = Sampler(self.loaded.model, SamplerConfig(flow_steps=flow_steps, guidance=guidance,
-                                                                context_steps=context_steps, temperature=temperature))
+                                                                context_steps=context_steps or self.loaded.context_steps,
+                                                                temperature=temperature))
         vae_cfg = self.loaded.vae.cfg
         size, latent = vae_cfg.frame_size, vae_cfg.latent_size
         self.metadata = {**self.metadata, "render_fps": int(self.loaded.game.get("fps") or 15)}

@@ -82,6 +82,10 @@ def test_sliding_window_bounds_the_context_and_only_relative_positions_matter(mo
         lengths.append(ctx.length)
     assert len(set(lengths[3:])) == 1 and lengths[3] < lengths[0] + 3 * (lengths[1] - lengths[0])
     assert int(ctx.inputs.position.max()) < 200  # positions do not grow with the rollout
+    for b in range(2):  # the window opens like a training stream: BOS, BOF, a clean chunk, EOF
+        valid = ctx.inputs.valid[b]
+        assert ctx.inputs.token[b, valid][:2].tolist() == [model.tokenizer.bos, model.tokenizer.bof]
+        assert ctx.inputs.position[b, valid][:3].tolist() == [0, 1, 2]
 
     # the first block's keys depend on each token alone: recomputed at the moved positions they match the cache
     inputs = ctx.inputs

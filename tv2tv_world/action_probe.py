@@ -36,31 +36,24 @@ def probe_inputs(previous: torch.Tensor, chunks: torch.Tensor) -> torch.Tensor:
     return torch.cat([previous[:, None], rearrange(chunks, "n c r h w -> n r c h w")], dim=1)
 
 
-def train_probe(inputs: torch.Tensor, actions: torch.Tensor, n_actions: int, steps: int = 400, batch_size: int = 64, lr: float = 2e-3,
-                test_fraction: float = 0.2, seed: int = 0) -> tuple[ActionProbe, float]:
-    """Train on a random (1 - test_fraction) of the (n, 1 + r, 3, h, w) inputs; returns the probe and its test accuracy."""
+def train_probe(inputs: torch.Tensor, actions: torch.Tensor, n_actions: int, steps: int = 400, batch_size: int = 64,
+                lr: float = 2e-3, seed: int = 0) -> ActionProbe:
+    """Train on (n, 1 + r, 3, h, w) inputs labelled with (n,) action ids; the probe in eval mode."""
     generator = torch.Generator().manual_seed(seed)
-    n = len(inputs)
-    order = torch.randperm(n, generator=generator)
-    n_test = max(1, int(n * test_fraction))
-    test, train = order[:n_test], order[n_test:]
-    torch.manual_seed(seed)
-    probe = ActionProbe(n_actions, inputs.shape[1], inputs.shape[-1])
+    with torch.random.fork_rng():  # seeded weights without touching the caller's random stream
+        torch.manual_seed(seed)
+        probe = ActionProbe(n_actions, inputs.shape[1], inputs.shape[-1])
     optimizer = torch.optim.AdamW(probe.parameters(), lr=lr)
     for _ in range(steps):
-        pick = train[torch.randint(len(train), (batch_size,), generator=generator)]
+        pick = torch.randint(len(inputs), (batch_size,), generator=generator)
         loss = F.cross_entropy(probe(inputs[pick]), actions[pick])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return probe.eval(), probe_accuracy(probe, inputs[test], actions[test])
+    return probe.eval()
 
 
 @torch.no_grad()
 def predict_actions(probe: ActionProbe, inputs: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """(n, 1 + r, 3, h, w) -> (n,) predicted action ids."""
     return torch.cat([probe(part).argmax(dim=-1) for part in inputs.split(batch_size)])
-
-
-def probe_accuracy(probe: ActionProbe, inputs: torch.Tensor, actions: torch.Tensor) -> float:
-    return float((predict_actions(probe, inputs) == actions).float().mean())

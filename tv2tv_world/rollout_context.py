@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from tv2tv_world.interleave import TEXT
 from tv2tv_world.mot import apply_rotary, rotary
 
 KV = tuple[torch.Tensor, torch.Tensor]
@@ -66,12 +67,22 @@ class RolloutContext:
         if self.kv is not None:
             self.kv = [(torch.cat([k0, k1], dim=2), torch.cat([v0, v1], dim=2)) for (k0, v0), (k1, v1) in zip(self.kv, kv)]
 
-    def keep_last_steps(self, steps: int, head_dim: int, rope_base: float) -> None:
-        """Drop the oldest steps until at most `steps` remain, then move positions back to start at 1."""
+    def keep_last_steps(self, steps: int, head_dim: int, rope_base: float, delimiters: tuple[int, ...]) -> None:
+        """Drop the oldest steps until at most `steps` remain, then move positions back to start at 1.
+
+        The text of the new oldest step goes too (its BOF, chunk and EOF stay), so the window
+        opens like every training stream: BOS, BOF, a clean chunk, EOF. `delimiters`: the
+        BOF and EOF ids, the text tokens that stay.
+        """
         kept_steps = self.step[self.step >= 0].unique()  # sorted
         if len(kept_steps) <= steps:
             return
         self._select((self.step < 0) | (self.step > kept_steps[-steps - 1]))
+        oldest_text = (self.step == kept_steps[-steps])[None, :] & (self.inputs.kind == TEXT)
+        for token in delimiters:
+            oldest_text &= self.inputs.token != token
+        self.inputs.valid = self.inputs.valid & ~oldest_text
+        self._select(self.inputs.valid.any(dim=0) | (self.step < 0))
         moved = self.step >= 0  # BOS stays at position 0
         valid = self.inputs.valid & moved
         shift = torch.where(valid, self.inputs.position, torch.full_like(self.inputs.position, 2**62)).amin(dim=1) - 1

@@ -108,7 +108,8 @@ class Sampler:
             chunk = self.tf.patchify(latents.to(self.device))
         eof = self._commit_chunk(ctx, chunk, step, torch.tensor(active, device=self.device))
         ctx.steps = step
-        ctx.keep_last_steps(self.config.context_steps, self.tf.cfg.dim // self.tf.cfg.heads, self.tf.cfg.rope_base)
+        ctx.keep_last_steps(self.config.context_steps, self.tf.cfg.dim // self.tf.cfg.heads, self.tf.cfg.rope_base,
+                            (self.tok.bof, self.tok.eof))
         return StepResult(
             latents=self.tf.unpatchify(chunk),
             texts=[t if t is not None else w for t, w in zip(texts, written)],

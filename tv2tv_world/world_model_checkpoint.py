@@ -17,7 +17,9 @@ class LoadedWorldModel:
     """The world model, its frozen tokenizer, and what the checkpoint knows about its game.
 
     `game` has env_id, env_kwargs, action_texts, action_repeat, frame_size and fps (None when
-    trained without a dataset manifest); `text_mode` is "per_step" or "prompt".
+    trained without a dataset manifest); `text_mode` is "per_step" or "prompt"; `train_window`
+    the decisions per training sample (None if unknown): rollouts keep at most that many
+    steps after the anchor in context, the longest streams the model has seen.
     """
 
     model: WorldModel
@@ -25,6 +27,12 @@ class LoadedWorldModel:
     game: dict | None
     text_mode: str
     path: Path
+    train_window: int | None = None
+
+    @property
+    def context_steps(self) -> int:
+        """The sampler's window: the anchor plus the training window (16 if unknown)."""
+        return self.train_window + 1 if self.train_window else 16
 
 
 def load_world_model(path: str | Path) -> LoadedWorldModel:
@@ -41,4 +49,6 @@ def load_world_model(path: str | Path) -> LoadedWorldModel:
     except (KeyError, TypeError, RuntimeError, ValueError) as err:
         raise CheckpointError(f"{path}: world-model checkpoint is incomplete or inconsistent ({type(err).__name__}: "
                               f"{str(err).splitlines()[0]})") from None
-    return LoadedWorldModel(model.eval(), vae.eval(), meta.get("game"), meta.get("text_mode", "per_step"), path)
+    window = checkpoint.get("datamodule_hyper_parameters", {}).get("window")
+    return LoadedWorldModel(model.eval(), vae.eval(), meta.get("game"), meta.get("text_mode", "per_step"), path,
+                            int(window) if window else None)

@@ -96,18 +96,22 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
     repeat = manifest.action_repeat
     episodes = [HeldOutEpisode(read_episode(Path(data_dir) / e["file"]), loaded) for e in manifest.episodes]
 
-    # the probe learns inverse dynamics on every real decision, seen through the tokenizer
-    probe_x, probe_y = [], []
-    for held in episodes:
-        probe_x.append(probe_inputs(held.decoded[:-1, :, -1], held.decoded[1:]))  # last frame before each decision
-        probe_y.append(torch.from_numpy(held.episode.actions))
-    probe, probe_real_accuracy = train_probe(torch.cat(probe_x), torch.cat(probe_y), len(action_texts), probe_steps,
-                                             seed=seed)
+    # the probe learns inverse dynamics on the real decisions of half the episodes (seen through the
+    # tokenizer); it is scored, and the world model evaluated, on the other half only
+    if len(episodes) < 2:
+        raise ValueError(f"{data_dir}: evaluation needs at least 2 episodes (the action probe trains on half of them)")
+    probe_episodes, episodes = episodes[: len(episodes) // 2], episodes[len(episodes) // 2 :]
+    probe = train_probe(*_probe_data(probe_episodes), len(action_texts), probe_steps, seed=seed)
+    test_x, test_y = _probe_data(episodes)
+    probe_real_accuracy = float((predict_actions(probe, test_x) == test_y).float().mean())
 
     windows = windows_of(episodes, horizon, max_windows)
     if not windows:
         raise ValueError(f"{data_dir}: no episode has {horizon} decisions; lower --horizon")
-    sampler = Sampler(loaded.model, SamplerConfig(flow_steps=flow_steps, guidance=guidance, context_steps=horizon + 1))
+    if loaded.text_mode == "prompt" and loaded.train_window and horizon > loaded.train_window:
+        raise ValueError(f"a prompt-mode model saw prompts of {loaded.train_window} actions; use --horizon <= {loaded.train_window}")
+    context = min(horizon + 1, loaded.context_steps)
+    sampler = Sampler(loaded.model, SamplerConfig(flow_steps=flow_steps, guidance=guidance, context_steps=context))
     rng = np.random.default_rng(seed)
     squared = torch.zeros(horizon)
     ssim = torch.zeros(horizon)
@@ -123,7 +127,7 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
 
         run = imagine(loaded, sampler, anchors, [[action_texts[a] for a in acts] for acts in recorded], intents, seed + first)
         error = ((run["frames"] - real) / 2).pow(2)
-        squared += error.mean(dim=(3, 4, 5)).sum(dim=(0, 2))
+        squared += error.mean(dim=(2, 3, 4, 5)).sum(dim=0)
         for h in range(horizon):
             made = rearrange(run["frames"][:, h], "b c r y x -> (b r) c y x")
             target = rearrange(real[:, h], "b c r y x -> (b r) c y x")
@@ -150,6 +154,7 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         "horizon": horizon,
         "flow_steps": flow_steps,
         "guidance": guidance,
+        "context_steps": context,
         "psnr_by_horizon": {str(h): psnr[h - 1] for h in REPORTED_HORIZONS if h <= horizon},
         "ssim_by_horizon": {str(h): float(ssim[h - 1] / n) for h in REPORTED_HORIZONS if h <= horizon},
         "psnr_curve": psnr,
@@ -165,6 +170,12 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
     return report, probe
 
 
+def _probe_data(episodes: list[HeldOutEpisode]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probe inputs (n, 1 + r, 3, h, w) and recorded actions (n,) of every decision of `episodes`."""
+    inputs = [probe_inputs(held.decoded[:-1, :, -1], held.decoded[1:]) for held in episodes]  # frame before, chunk
+    return torch.cat(inputs), torch.cat([torch.from_numpy(held.episode.actions) for held in episodes])
+
+
 def _control_hits(probe: ActionProbe, frames: torch.Tensor, anchor_last: torch.Tensor, commanded: torch.Tensor) -> torch.Tensor:
     """frames (b, H, 3, r, h, w) imagined, anchor_last (b, 3, h, w) -> (b * H,) bool: probe reads the commanded action."""
     previous = torch.cat([anchor_last[:, None], frames[:, :-1, :, -1]], dim=1)  # (b, H, 3, h, w)
@@ -175,7 +186,7 @@ def _control_hits(probe: ActionProbe, frames: torch.Tensor, anchor_last: torch.T
 @torch.no_grad()
 def text_perplexity(loaded: LoadedWorldModel, episodes: list[HeldOutEpisode], windows: list[tuple[int, int]],
                     horizon: int, action_texts: list[str], batch_size: int = 16) -> float:
-    """exp of the mean next-byte cross-entropy of the recorded texts, teacher-forced on real latents."""
+    """exp of the next-byte cross-entropy of the recorded texts, teacher-forced on real latents (mean over windows)."""
     model, losses = loaded.model.eval(), []
     for first in range(0, len(windows), batch_size):
         batch = windows[first : first + batch_size]
@@ -188,8 +199,8 @@ def text_perplexity(loaded: LoadedWorldModel, episodes: list[HeldOutEpisode], wi
             texts, prompts = [[""] * horizon for _ in batch], [", ".join(a) for a in actions]
         rewards = torch.stack([torch.from_numpy(episodes[e].episode.rewards[s : s + horizon]) for e, s in batch])
         terminated = torch.stack([torch.from_numpy(episodes[e].episode.terminated[s : s + horizon]) for e, s in batch])
-        losses.append(float(model.loss(latents, texts, rewards, terminated, prompts)["text"]))
-    return float(math.exp(sum(losses) / len(losses)))
+        losses.append(float(model.loss(latents, texts, rewards, terminated, prompts)["text"]) * len(batch))
+    return float(math.exp(sum(losses) / len(windows)))
 
 
 def _tokenizer_psnr(episodes: list[HeldOutEpisode], repeat: int) -> float:
