@@ -36,6 +36,19 @@ def make_real_env(loaded: LoadedWorldModel, render_mode: str | None = None) -> g
     return DecisionRepeat(make_game(game["env_id"], **kwargs), int(game["action_repeat"]))
 
 
+def anchor_chunk(frames, size: int, r: int) -> torch.Tensor:
+    """Start frames, (h, w, 3) or (r, h, w, 3) uint8 -> one chunk (1, 3, r, h, w) in [-1, 1]; a single frame is repeated."""
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.shape[-3:] != (size, size, 3) or frames.ndim not in (3, 4):
+        raise ValueError(f"start frames must be uint8 of shape ({size}, {size}, 3) or ({r}, {size}, {size}, 3), "
+                         f"got {frames.dtype} {frames.shape}")
+    if frames.ndim == 3:
+        frames = np.repeat(frames[None], r, axis=0)
+    if len(frames) != r:
+        raise ValueError(f"a start chunk has {r} frames, got {len(frames)}")
+    return rearrange(to_unit(torch.from_numpy(frames)), "r h w c -> 1 c r h w")
+
+
 class ImaginationEnv(gym.Env):
     """The game as a world model imagines it: each step the model draws the next chunk of frames.
 
@@ -64,14 +77,16 @@ class ImaginationEnv(gym.Env):
     `checkpoint` (path of a world-model checkpoint, or a `LoadedWorldModel`), `action_mode`,
     `observation`, `horizon`, `flow_steps`, `guidance`, `context_steps` (default: the anchor plus
     the training window, the longest context the model has seen), `temperature`,
-    `termination_threshold`, `render_mode` ("rgb_array" or "human").
+    `termination_threshold`, `render_mode` ("rgb_array" or "human"), `shared_noise` (vectorized:
+    every sub-env draws its chunks from the same noise, so planners compare plans, not luck).
     """
 
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 15}
 
     def __init__(self, checkpoint: str | Path | LoadedWorldModel, action_mode: str = "discrete", observation: str = "rgb",
                  horizon: int = 1000, flow_steps: int = 8, guidance: float = 1.0, context_steps: int | None = None,
-                 temperature: float = 0.7, termination_threshold: float = 0.5, render_mode: str | None = None):
+                 temperature: float = 0.7, termination_threshold: float = 0.5, render_mode: str | None = None,
+                 shared_noise: bool = False):
         if action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
         if observation not in OBSERVATIONS:
@@ -93,7 +108,7 @@ class ImaginationEnv(gym.Env):
         self.action_mode, self.observation, self.horizon, self.render_mode = action_mode, observation, horizon, render_mode
         self.sampler = Sampler(self.loaded.model, SamplerConfig(flow_steps=flow_steps, guidance=guidance,
                                                                 context_steps=context_steps or self.loaded.context_steps,
-                                                                temperature=temperature))
+                                                                temperature=temperature, shared_noise=shared_noise))
         vae_cfg = self.loaded.vae.cfg
         size, latent = vae_cfg.frame_size, vae_cfg.latent_size
         self.metadata = {**self.metadata, "render_fps": int(self.loaded.game.get("fps") or 15)}
@@ -194,16 +209,7 @@ class ImaginationEnv(gym.Env):
 
     def anchor_chunk(self, frames) -> torch.Tensor:
         """(h, w, 3) or (r, h, w, 3) uint8 -> (1, 3, r, h, w) in [-1, 1]; a single frame is repeated."""
-        frames = np.asarray(frames)
-        size, r = self.loaded.vae.cfg.frame_size, self.loaded.vae.cfg.temporal_compression
-        if frames.dtype != np.uint8 or frames.shape[-3:] != (size, size, 3) or frames.ndim not in (3, 4):
-            raise ValueError(f"start frames must be uint8 of shape ({size}, {size}, 3) or ({r}, {size}, {size}, 3), "
-                             f"got {frames.dtype} {frames.shape}")
-        if frames.ndim == 3:
-            frames = np.repeat(frames[None], r, axis=0)
-        if len(frames) != r:
-            raise ValueError(f"a start chunk has {r} frames, got {len(frames)}")
-        return rearrange(to_unit(torch.from_numpy(frames)), "r h w c -> 1 c r h w")
+        return anchor_chunk(frames, self.loaded.vae.cfg.frame_size, self.loaded.vae.cfg.temporal_compression)
 
     def _observe(self) -> np.ndarray:
         return self._frame.copy() if self.observation == "rgb" else self._latent.astype(np.float32)

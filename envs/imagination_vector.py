@@ -2,6 +2,12 @@
 
 N imagined games stepped by one batched sampler call per step, with Gymnasium's next-step
 autoreset: the step after a sub-env ends resets it (its action is ignored, reward 0).
+
+`reset(seed=..., options=...)` starts every sub-env from its own real game's reset, or from
+`options={"frames": x}` (one start as `ImaginationEnv` takes it, shared by all sub-envs, or a
+list of `num_envs` starts), or `options={"latents": z}` (already encoded starts, (c, h, w)
+shared or (num_envs, c, h, w)): planners restart imagination from the real game's current
+chunk this way, and learners from recorded latents.
 """
 
 from __future__ import annotations
@@ -52,7 +58,9 @@ class ImaginationVectorEnv(VectorEnv):
         if len(seeds) != self.num_envs:
             raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs")
         self._generator.manual_seed(int(self.np_random.integers(2**63 - 1)))
-        anchors, frames = self._starts(range(self.num_envs), seeds)
+        anchors, frames = self._given_starts(options or {})
+        if anchors is None:
+            anchors, frames = self._starts(range(self.num_envs), seeds)
         self._ctx = self.sampler.start(anchors)
         self._steps[:] = 0
         self._autoreset[:] = False
@@ -118,8 +126,37 @@ class ImaginationVectorEnv(VectorEnv):
         with torch.no_grad():
             return self.vae.encode(chunks), chunks[:, :, -1]
 
-    def _observe(self, frames: torch.Tensor, latents: torch.Tensor) -> np.ndarray:
-        """frames (n, 3, h, w) in [-1, 1], latents (n, c, h, w) -> the observation batch."""
+    def _given_starts(self, options: dict) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Anchors (n, c, h, w) and start frames (n, 3, h, w) from reset options; (None, None) when none are given.
+
+        With latent observations and given latents, no frames are decoded (frames None).
+        """
+        if set(options) - {"frames", "latents"} or len(options) > 1:
+            raise ValueError(f"reset options take one of 'frames' or 'latents', got {sorted(options)}")
+        n = self.num_envs
+        if "latents" in options:
+            latents = torch.as_tensor(np.asarray(options["latents"], np.float32))
+            expected = (self.vae.cfg.latent_channels, self.vae.cfg.latent_size, self.vae.cfg.latent_size)
+            if latents.shape[-3:] != expected or latents.ndim not in (3, 4) or (latents.ndim == 4 and len(latents) != n):
+                raise ValueError(f"start latents must have shape {expected} or ({n}, *{expected}), got {tuple(latents.shape)}")
+            anchors = latents.expand(n, *expected).contiguous()
+            if self.single.observation == "latent":
+                return anchors, None
+            with torch.no_grad():
+                return anchors, self.vae.decode(anchors)[:, :, -1]
+        if "frames" in options:
+            frames = options["frames"]
+            per_env = isinstance(frames, (list, tuple))
+            if per_env and len(frames) != n:
+                raise ValueError(f"got {len(frames)} start frames for {n} envs")
+            chunks = torch.cat([self.single.anchor_chunk(f) for f in (frames if per_env else [frames])])
+            with torch.no_grad():
+                anchors = self.vae.encode(chunks)  # a shared start is encoded once
+            return anchors.expand(n, -1, -1, -1).contiguous(), chunks[:, :, -1].expand(n, -1, -1, -1)
+        return None, None
+
+    def _observe(self, frames: torch.Tensor | None, latents: torch.Tensor) -> np.ndarray:
+        """frames (n, 3, h, w) in [-1, 1] (None with latent observations), latents (n, c, h, w) -> the observation batch."""
         if self.single.observation == "latent":
             return latents.numpy().astype(np.float32)
         return rearrange(to_uint8(frames), "n c h w -> n h w c").numpy()

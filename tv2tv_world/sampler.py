@@ -37,6 +37,7 @@ class SamplerConfig:
     max_text_tokens: int = 64  # the model's own text is cut (BOF forced) after this many bytes; forced text may be up to the tokenizer's limit
     temperature: float = 0.7  # text sampling; 0 = greedy
     use_cache: bool = True
+    shared_noise: bool = False  # every stream's chunk starts from the same noise (common random numbers for planners)
 
     def __post_init__(self):
         for name in ("flow_steps", "context_steps", "max_text_tokens"):
@@ -159,7 +160,8 @@ class Sampler:
     def _draw_chunk(self, ctx: RolloutContext, text_start: int, generator) -> torch.Tensor:
         """Integrate the flow ODE from noise to a chunk: (b, tokens_per_chunk, c p p)."""
         b, n, device, cfg = ctx.batch_size, self.n, self.device, self.config
-        x = torch.randn(b, n, self.patch_dim, generator=generator, device=device)
+        x = torch.randn(1 if self.config.shared_noise else b, n, self.patch_dim, generator=generator, device=device)
+        x = x.expand(b, -1, -1)
         position = ctx.next_position[:, None] + torch.arange(n, device=device)
         for i in range(cfg.flow_steps):
             new = NewTokens(

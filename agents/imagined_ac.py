@@ -1,0 +1,125 @@
+"""An actor-critic that learns only in imagination (as DIAMOND and Dreamer do), then plays the real game.
+
+Training: batches of imagined rollouts start from recorded latents of the training data,
+the policy picks each decision, the world model's heads give reward and the probability
+that the game goes on; advantage actor-critic with GAE on those rollouts. No real-game step
+is taken while learning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch.distributions import Categorical
+from torch.utils.tensorboard import SummaryWriter
+
+from tv2tv_world.agents.actor_critic import ActorCritic
+from tv2tv_world.agents.real_game_agent import latest_frames
+from tv2tv_world.envs.imagination import anchor_chunk
+from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
+from tv2tv_world.world_model_checkpoint import LoadedWorldModel
+
+
+@dataclass
+class ImaginedACConfig:
+    """Actor-critic training in imagination."""
+
+    iterations: int = 200
+    num_envs: int = 32  # imagined games per batch
+    horizon: int = 8  # decisions per imagined rollout
+    discount: float = 0.95
+    gae_lambda: float = 0.9
+    entropy: float = 0.01
+    lr: float = 1e-3
+    flow_steps: int = 2
+    seed: int = 0
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, continues: torch.Tensor, last_value: torch.Tensor,
+        discount: float, lam: float) -> torch.Tensor:
+    """Generalised advantage estimates; rewards, values, continues (T, b), last_value (b,) -> (T, b)."""
+    advantages, running = torch.zeros_like(rewards), torch.zeros_like(last_value)
+    next_value = last_value
+    for t in reversed(range(len(rewards))):
+        delta = rewards[t] + discount * continues[t] * next_value - values[t]
+        running = delta + discount * lam * continues[t] * running
+        advantages[t], next_value = running, values[t]
+    return advantages
+
+
+def train_imagined_ac(loaded: LoadedWorldModel, starts: np.ndarray, config: ImaginedACConfig,
+                      log_dir: str | Path | None = None, progress: bool = True) -> ActorCritic:
+    """Learn a policy on imagined rollouts from `starts`, (N, c, h, w) recorded chunk latents."""
+    env = ImaginationVectorEnv(config.num_envs, loaded, observation="latent", termination_threshold=1.0,
+                               flow_steps=config.flow_steps, horizon=10**9)
+    rng = np.random.default_rng(config.seed)
+    torch.manual_seed(config.seed)
+    net = ActorCritic(env.single_observation_space.shape, int(env.single_action_space.n))
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    writer = SummaryWriter(str(log_dir)) if log_dir is not None else None
+    iterations = range(config.iterations)
+    if progress:
+        from tqdm import tqdm
+
+        iterations = tqdm(iterations, desc="imagined actor-critic", unit="it")
+    for it in iterations:
+        observation, _ = env.reset(seed=int(rng.integers(2**31)),
+                                   options={"latents": starts[rng.integers(len(starts), size=config.num_envs)]})
+        seen, actions, rewards, continues = [], [], [], []
+        for _ in range(config.horizon):
+            latents = torch.from_numpy(observation)
+            with torch.no_grad():
+                action = Categorical(logits=net(latents)[0]).sample()
+            observation, reward, _, _, info = env.step(action.numpy())
+            seen.append(latents)
+            actions.append(action)
+            rewards.append(torch.as_tensor(reward, dtype=torch.float32))
+            continues.append(1.0 - torch.as_tensor(info["termination_probability"], dtype=torch.float32))
+        logits, values = net(torch.cat(seen))
+        values = values.view(config.horizon, config.num_envs)
+        with torch.no_grad():
+            last_value = net(torch.from_numpy(observation))[1]
+        rewards, continues = torch.stack(rewards), torch.stack(continues)
+        advantages = gae(rewards, values.detach(), continues, last_value, config.discount, config.gae_lambda)
+        targets = advantages + values.detach()
+        dist = Categorical(logits=logits)
+        flat_advantages = advantages.flatten()
+        policy_loss = -(dist.log_prob(torch.cat(actions)) * (flat_advantages - flat_advantages.mean())).mean()
+        value_loss = 0.5 * (values - targets).pow(2).mean()
+        entropy = dist.entropy().mean()
+        loss = policy_loss + value_loss - config.entropy * entropy
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        optimizer.step()
+        if writer is not None:
+            writer.add_scalar("imagined/return", float(rewards.sum(0).mean()), it)
+            writer.add_scalar("loss/policy", float(policy_loss), it)
+            writer.add_scalar("loss/value", float(value_loss), it)
+            writer.add_scalar("policy/entropy", float(entropy), it)
+    if writer is not None:
+        writer.close()
+    env.close()
+    return net.eval()
+
+
+class ImaginedACAgent:
+    """Plays the real game with a policy learnt in imagination: encode the newest chunk, sample an action."""
+
+    def __init__(self, net: ActorCritic, loaded: LoadedWorldModel):
+        self.net, self.vae = net, loaded.vae
+        self.rng = torch.Generator()
+
+    def reset(self, env: gym.Env, seed: int) -> None:
+        self.rng.manual_seed(seed)
+
+    @torch.no_grad()
+    def act(self, observation: np.ndarray, info: dict) -> int:
+        cfg = self.vae.cfg
+        latents = self.vae.encode(anchor_chunk(latest_frames(observation, info), cfg.frame_size, cfg.temporal_compression))
+        probabilities = torch.softmax(self.net(latents)[0], dim=-1)
+        return int(torch.multinomial(probabilities, 1, generator=self.rng))

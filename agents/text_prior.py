@@ -1,0 +1,55 @@
+"""Planning with the world model's own text tower as the proposal: it says what a player would do next."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from tv2tv_world.agents.real_game_agent import latest_frames
+from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
+
+
+def action_of_text(text: str, action_texts: tuple[str, ...]) -> int | None:
+    """The action a step's text names: the whole text or its last sentence ("go to the red fruit. move right")."""
+    last = text.rsplit(". ", 1)[-1].strip()
+    return action_texts.index(last) if last in action_texts else None
+
+
+class TextPriorAgent:
+    """Random shooting whose candidate plans the world model writes itself.
+
+    Every sub-env of a text-mode imagination env free-runs from the real game's newest chunk:
+    the model writes each step's text (intent and action, as the recorded players did) and
+    draws the frames that follow. The plan with the highest predicted discounted return wins
+    and its first written action is played. `last_plans` keeps the texts of the latest plans
+    (num_envs lists of `horizon` strings) for display.
+    """
+
+    def __init__(self, env: ImaginationVectorEnv, horizon: int = 4, discount: float = 0.95):
+        if env.single.action_mode != "text" or env.single.observation != "latent" or env.single.termination_threshold < 1.0:
+            raise ValueError("the text prior needs an env with action_mode='text', observation='latent' and "
+                             "termination_threshold=1.0")
+        self.env, self.horizon, self.discount = env, horizon, discount
+        self.action_texts = env.single.action_texts
+        self.rng = np.random.default_rng()
+        self.last_plans: list[list[str]] = []
+
+    def reset(self, env: gym.Env, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, observation: np.ndarray, info: dict) -> int:
+        n = self.env.num_envs
+        self.env.reset(seed=int(self.rng.integers(2**31)), options={"frames": latest_frames(observation, info)})
+        total, alive, plans = np.zeros(n), np.ones(n), [[] for _ in range(n)]
+        for t in range(self.horizon):
+            _, reward, _, _, step_info = self.env.step([""] * n)
+            total += self.discount**t * alive * reward
+            alive *= 1.0 - step_info["termination_probability"]
+            for plan, text in zip(plans, step_info["text"]):
+                plan.append(text)
+        self.last_plans = plans
+        first = [action_of_text(plan[0], self.action_texts) for plan in plans]
+        scores = np.where([a is not None for a in first], total, -np.inf)
+        if not np.isfinite(scores).any():  # the model named no action at all: play a random one
+            return int(self.rng.integers(len(self.action_texts)))
+        return first[int(np.argmax(scores))]

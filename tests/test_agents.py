@@ -1,0 +1,178 @@
+"""Agents: the CEM planner, plan scoring in imagination and in the real game, the text prior, the
+actor-critic learnt in imagination, and `tv2tv agent` / `tv2tv train-ac`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tv2tv_world.agent_evaluation import play_episodes
+from tv2tv_world.agents.actor_critic import load_actor_critic, save_actor_critic
+from tv2tv_world.agents.cem_planner import CEMPlanner, PlannerConfig
+from tv2tv_world.agents.imagined_ac import ImaginedACConfig, gae, train_imagined_ac
+from tv2tv_world.agents.imagined_returns import ImaginedReturns
+from tv2tv_world.agents.make_agent import AgentSettings, make_agent
+from tv2tv_world.agents.text_prior import action_of_text
+from tv2tv_world.checkpoint import CheckpointError
+from tv2tv_world.cli import main
+from tv2tv_world.envs.imagination import make_real_env
+from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
+from tv2tv_world.world_model_checkpoint import load_world_model
+
+SMALL_PLANNER = PlannerConfig(horizon=3, candidates=6, iterations=2, elites=2)
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_world_model):
+    return load_world_model(tiny_world_model)
+
+
+def test_cem_refits_towards_the_best_plans():
+    target = np.array([2, 0, 3, 1])
+
+    def returns(plans):  # how many steps match the target
+        return (plans == target).sum(axis=1).astype(float)
+
+    random_shooting = CEMPlanner(4, PlannerConfig(horizon=4, candidates=16, iterations=1, elites=4), seed=0)
+    cem = CEMPlanner(4, PlannerConfig(horizon=4, candidates=16, iterations=6, elites=4), seed=0)
+    assert returns(cem.plan(returns)[None])[0] == 4
+    assert returns(cem.plan(returns)[None])[0] == 4  # the shifted previous plan is a candidate
+    scores = [returns(CEMPlanner(4, random_shooting.config, seed=s).plan(returns)[None])[0] for s in range(10)]
+    assert np.mean(scores) < 4  # one round of 16 random plans rarely finds all four steps
+    with pytest.raises(ValueError, match="elites"):
+        PlannerConfig(candidates=4, elites=8)
+
+
+def test_gae_matches_a_hand_computation():
+    rewards = torch.tensor([[1.0], [0.0]])
+    values = torch.tensor([[0.5], [0.2]])
+    continues = torch.tensor([[1.0], [0.5]])
+    advantages = gae(rewards, values, continues, torch.tensor([1.0]), discount=0.9, lam=0.8)
+    delta1 = 0.0 + 0.9 * 0.5 * 1.0 - 0.2
+    delta0 = 1.0 + 0.9 * 1.0 * 0.2 - 0.5
+    assert torch.allclose(advantages[:, 0], torch.tensor([delta0 + 0.9 * 0.8 * delta1, delta1]))
+
+
+def test_vector_env_starts_from_given_frames_or_latents(loaded):
+    envs = ImaginationVectorEnv(3, loaded, flow_steps=2)
+    chunk = make_real_env(loaded).reset(seed=4)[0]
+    observations, _ = envs.reset(seed=0, options={"frames": chunk})
+    assert all(np.array_equal(o, chunk) for o in observations)
+    starts = [make_real_env(loaded).reset(seed=s)[0] for s in range(3)]
+    observations, _ = envs.reset(seed=0, options={"frames": starts})
+    assert all(np.array_equal(o, s) for o, s in zip(observations, starts))
+    latent_envs = ImaginationVectorEnv(3, loaded, flow_steps=2, observation="latent")
+    z = np.random.default_rng(0).normal(size=(3, *latent_envs.single_observation_space.shape)).astype(np.float32)
+    assert np.array_equal(latent_envs.reset(seed=0, options={"latents": z})[0], z)
+    with pytest.raises(ValueError, match="start latents must have shape"):
+        latent_envs.reset(options={"latents": z[:2]})
+    with pytest.raises(ValueError, match="one of 'frames' or 'latents'"):
+        envs.reset(options={"start": chunk})
+    with pytest.raises(ValueError, match="2 start frames for 3 envs"):
+        envs.reset(options={"frames": starts[:2]})
+
+
+def test_imagined_returns_are_seeded_and_depend_on_the_actions(loaded):
+    env = ImaginationVectorEnv(4, loaded, flow_steps=2, observation="latent", termination_threshold=1.0, shared_noise=True)
+    returns = ImaginedReturns(env)
+    frame = make_real_env(loaded).reset(seed=0)[0]
+    returns.start(None, frame, seed=3)
+    plans = np.array([[0, 0, 0], [1, 1, 1], [4, 3, 2], [0, 0, 0]])
+    first, again = returns(plans), returns(plans)
+    assert first.shape == (4,) and np.array_equal(first, again)
+    assert first[0] == pytest.approx(first[3])  # same actions, shared noise: same return
+    assert len(set(np.round(first[:3], 6))) > 1
+    with pytest.raises(ValueError, match="observation='latent'"):
+        ImaginedReturns(ImaginationVectorEnv(2, loaded, flow_steps=2))
+
+
+def test_oracle_planner_beats_random_in_the_real_game(loaded):
+    env = make_real_env(loaded)
+    settings = AgentSettings(planner=PlannerConfig(horizon=4, candidates=32, iterations=2, elites=4))
+    oracle = play_episodes(make_agent("oracle", loaded, env, settings), env, episodes=4, seed=100)
+    random = play_episodes(make_agent("random", loaded, env, settings), env, episodes=4, seed=100)
+    assert oracle["mean"] > random["mean"], (oracle["returns"], random["returns"])
+    assert len(oracle["returns"]) == 4 and oracle["decisions"][0] >= 1
+
+
+@pytest.mark.parametrize("name", ["mpc", "text_prior"])
+def test_planners_in_imagination_play_valid_actions(loaded, name):
+    env = make_real_env(loaded)
+    agent = make_agent(name, loaded, env, AgentSettings(planner=SMALL_PLANNER))
+    agent.reset(env, seed=0)
+    observation, info = env.reset(seed=0)
+    for _ in range(2):
+        action = agent.act(observation, info)
+        assert env.action_space.contains(action)
+        observation, _, _, _, info = env.step(action)
+    if name == "text_prior":
+        assert len(agent.last_plans) == SMALL_PLANNER.candidates and len(agent.last_plans[0]) == SMALL_PLANNER.horizon
+
+
+def test_action_of_text_reads_the_last_sentence():
+    texts = ("wait", "move up", "move right")
+    assert action_of_text("go to the red fruit. move right", texts) == 2
+    assert action_of_text("move up", texts) == 1
+    assert action_of_text("fly away", texts) is None
+
+
+def test_actor_critic_learns_in_imagination_saves_loads_and_plays(loaded, tmp_path):
+    cfg = loaded.vae.cfg
+    starts = np.random.default_rng(0).normal(size=(10, cfg.latent_channels, cfg.latent_size, cfg.latent_size))
+    starts = starts.astype(np.float32)
+    before = ImaginedACConfig(iterations=0, num_envs=3, horizon=2, flow_steps=1)
+    net = train_imagined_ac(loaded, starts, ImaginedACConfig(iterations=2, num_envs=3, horizon=2, flow_steps=1),
+                            log_dir=tmp_path / "tb", progress=False)
+    untrained = train_imagined_ac(loaded, starts, before, progress=False)
+    assert any(not torch.equal(a, b) for a, b in zip(net.state_dict().values(), untrained.state_dict().values()))
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+
+    from tv2tv_world.dataset.latents import vae_fingerprint
+
+    path = save_actor_critic(net, tmp_path / "ac.pt", {"vae_fingerprint": vae_fingerprint(loaded.vae)})
+    again, meta = load_actor_critic(path)
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values()))
+    env = make_real_env(loaded)
+    agent = make_agent("imagined_ac", loaded, env, AgentSettings(policy=path))
+    result = play_episodes(agent, env, episodes=1, seed=0, max_decisions=3)
+    assert result["decisions"][0] <= 3
+
+    other = save_actor_critic(net, tmp_path / "other.pt", {"vae_fingerprint": "0" * 16})
+    with pytest.raises(CheckpointError, match="another world model"):
+        make_agent("imagined_ac", loaded, env, AgentSettings(policy=other))
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_actor_critic(tmp_path / "missing.pt")
+
+
+def test_agent_command_writes_a_report_next_to_baselines(tiny_world_model, tmp_path, capsys):
+    out = tmp_path / "agents.json"
+    main(["agent", "--agent", "mpc", "--checkpoint", str(tiny_world_model), "--episodes", "2", "--max-decisions", "2",
+          "--candidates", "4", "--horizon", "2", "--elites", "2", "--flow-steps", "1", "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert list(report["agents"]) == ["mpc", "random", "oracle"]
+    assert all(len(r["returns"]) == 2 and max(r["decisions"]) <= 2 for r in report["agents"].values())
+    assert "| mpc |" in out.with_suffix(".md").read_text()
+    assert "mpc" in capsys.readouterr().out
+    assert list((tmp_path / "agents_tb").glob("events.out.tfevents.*"))
+
+
+def test_agent_command_refuses_a_world_model_of_another_game(tiny_world_model, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["agent", "--agent", "mpc", "--checkpoint", str(tiny_world_model), "--env", "tv2tv_world/Breakout-v0",
+              "--out", str(tmp_path / "a.json")])
+    assert "is a world model of tv2tv_world/Forage-v0, not tv2tv_world/Breakout-v0" in capsys.readouterr().err
+
+
+def test_train_ac_command_writes_a_policy(tiny_world_model, encoded, tiny_dataset, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    shutil.copy(encoded[1], data / "latents.npz")
+    main(["train-ac", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out", str(tmp_path / "ac.pt"),
+          "--iterations", "1", "--num-envs", "2", "--horizon", "2", "--flow-steps", "1", "--quiet"])
+    net, meta = load_actor_critic(tmp_path / "ac.pt")
+    assert meta["config"]["iterations"] == 1 and meta["world_model"] == str(tiny_world_model)

@@ -1,0 +1,63 @@
+"""Agents scored in the real game: returns over seeded episodes, side by side, as JSON, Markdown and TensorBoard."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+from torch.utils.tensorboard import SummaryWriter
+
+from tv2tv_world.agents.real_game_agent import Agent
+from tv2tv_world.atomic_file import atomic_path
+
+
+def play_episodes(agent: Agent, env: gym.Env, episodes: int, seed: int = 0, max_decisions: int | None = None,
+                  writer: SummaryWriter | None = None, tag: str = "agent") -> dict:
+    """Episode i is played with seed `seed + i`, for at most `max_decisions` decisions (None: to the game's end).
+
+    Returns the returns, their mean and std, decisions per episode and wall time; logs each
+    episode's return to `writer` under `tag/return`.
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    returns, lengths = [], []
+    began = time.perf_counter()
+    for i in range(episodes):
+        agent.reset(env, seed + i)
+        observation, info = env.reset(seed=seed + i)
+        total, decisions, done = 0.0, 0, False
+        while not done and (max_decisions is None or decisions < max_decisions):
+            observation, reward, terminated, truncated, info = env.step(agent.act(observation, info))
+            total, decisions, done = total + float(reward), decisions + 1, terminated or truncated
+        returns.append(total)
+        lengths.append(decisions)
+        if writer is not None:
+            writer.add_scalar(f"{tag}/return", total, i)
+            writer.add_scalar(f"{tag}/decisions", decisions, i)
+    seconds = time.perf_counter() - began
+    return {"returns": returns, "mean": float(np.mean(returns)), "std": float(np.std(returns)), "episodes": episodes,
+            "seeds": [seed, seed + episodes - 1], "decisions": lengths, "seconds": seconds,
+            "seconds_per_decision": seconds / max(1, sum(lengths))}
+
+
+def write_agent_report(report: dict, out: str | Path) -> tuple[Path, Path]:
+    """REPORT.json and a Markdown table next to it (one row per agent); both written atomically."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as temp:
+        temp.write_text(json.dumps(report, indent=1))
+    rows = [f"| {name} | {r['mean']:.2f} ± {r['std']:.2f} | {r['episodes']} | {np.mean(r['decisions']):.0f} | "
+            f"{r['seconds_per_decision']:.3f} |" for name, r in report["agents"].items()]
+    markdown = "\n".join([
+        f"# Agents in the real game: {report['env_id']}", "",
+        f"World model `{report['checkpoint']}`; seeds {report['seed']}..{report['seed'] + report['episodes'] - 1}; "
+        f"at most {report['max_decisions'] or 'all'} decisions per episode; planner {report['planner']}.", "",
+        "| agent | return (mean ± std) | episodes | decisions per episode | s per decision |",
+        "| --- | --- | --- | --- | --- |", *rows, ""])
+    md = out.with_suffix(".md")
+    with atomic_path(md) as temp:
+        temp.write_text(markdown)
+    return out, md
