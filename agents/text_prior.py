@@ -6,13 +6,8 @@ import gymnasium as gym
 import numpy as np
 
 from tv2tv_world.agents.real_game_agent import latest_frames
+from tv2tv_world.envs.action_text import action_of_text
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
-
-
-def action_of_text(text: str, action_texts: tuple[str, ...]) -> int | None:
-    """The action a step's text names: the whole text or its last sentence ("go to the red fruit. move right")."""
-    last = text.rsplit(". ", 1)[-1].strip()
-    return action_texts.index(last) if last in action_texts else None
 
 
 class TextPriorAgent:

@@ -1,4 +1,4 @@
-"""Turning a game's action names (ALE's `get_action_meanings()`) into short English."""
+"""Action names as short English (from ALE's `get_action_meanings()`), and back from a step's text."""
 
 from __future__ import annotations
 
@@ -21,3 +21,9 @@ def meaning_to_text(meaning: str) -> str:
         name = name[len(word):]
     move = f"move {' '.join(directions)}" if directions else ""
     return " and ".join(part for part in (move, "fire" if fire else "") if part)
+
+
+def action_of_text(text: str, action_texts: tuple[str, ...] | list[str]) -> int | None:
+    """The action a step's text names: the whole text or its last sentence ("go to the red fruit. move right")."""
+    last = text.rsplit(". ", 1)[-1].strip()
+    return list(action_texts).index(last) if last in action_texts else None

@@ -15,9 +15,9 @@ from tv2tv_world.agents.cem_planner import CEMPlanner, PlannerConfig
 from tv2tv_world.agents.imagined_ac import ImaginedACConfig, gae, train_imagined_ac
 from tv2tv_world.agents.imagined_returns import ImaginedReturns
 from tv2tv_world.agents.make_agent import AgentSettings, make_agent
-from tv2tv_world.agents.text_prior import action_of_text
 from tv2tv_world.checkpoint import CheckpointError
 from tv2tv_world.cli import main
+from tv2tv_world.envs.action_text import action_of_text
 from tv2tv_world.envs.imagination import make_real_env
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
 from tv2tv_world.world_model_checkpoint import load_world_model

@@ -12,12 +12,13 @@ TEMP_MARK = ".tmp-"
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temp path next to `path`; on success it is fsynced and renamed onto `path`.
+    """Yield a temp path next to `path` (same suffix, so writers that go by it still work); on success
+    it is fsynced and renamed onto `path`.
 
     On any exception (Ctrl-C included) the temp file is removed and `path` is untouched.
     """
     path = Path(path)
-    temp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}")
+    temp = path.with_name(f".{path.stem}{TEMP_MARK}{os.getpid()}{path.suffix}")
     try:
         yield temp
         with open(temp, "rb") as f:

@@ -139,6 +139,69 @@ def _train_ac(args: argparse.Namespace) -> None:
     print(f"policy written to {path}")
 
 
+def _play(args: argparse.Namespace) -> None:
+    import os
+
+    from tv2tv_world.play_session import PlaySession
+    from tv2tv_world.rollout_file import Rollout
+
+    headless = not display_available()
+    if headless and not args.record:
+        raise ValueError("no display is available (no DISPLAY / WAYLAND_DISPLAY, or SDL_VIDEODRIVER=dummy): "
+                         "pass --record out.mp4 (or .gif) to play off-screen into a file")
+    if headless:
+        os.environ["SDL_VIDEODRIVER"] = "dummy"
+    from tv2tv_world.play_window import PlayWindow
+    from tv2tv_world.player import Player, ReplayPlayer
+    from tv2tv_world.video_recorder import VideoRecorder
+
+    if args.replay:
+        rollout = Rollout.load(args.replay)
+        window = PlayWindow(rollout.frames.shape[1], args.scale, side_by_side=rollout.real is not None,
+                            title=f"tv2tv-world replay: {args.replay}")
+        recorder = VideoRecorder(args.record, rollout.fps) if args.record else None
+        ReplayPlayer(rollout, window, recorder).run()
+    else:
+        if args.checkpoint is None:
+            raise ValueError("--checkpoint is required (or --replay FILE)")
+        torch_threads(args.threads)
+        from tv2tv_world.envs.imagination import ImaginationEnv, make_real_env
+        from tv2tv_world.world_model_checkpoint import load_world_model
+
+        loaded = load_world_model(args.checkpoint)
+        if args.env is not None and loaded.game is not None and args.env != loaded.game["env_id"]:
+            raise ValueError(f"{args.checkpoint} is a world model of {loaded.game['env_id']}, not {args.env}")
+        env = ImaginationEnv(loaded, action_mode="text", flow_steps=args.flow_steps, horizon=args.horizon)
+        session = PlaySession(env, make_real_env(loaded) if args.side_by_side else None, seed=args.seed)
+        window = PlayWindow(loaded.vae.cfg.frame_size, args.scale, side_by_side=args.side_by_side,
+                            title=f"tv2tv-world: {loaded.game['env_id'] if loaded.game else args.checkpoint}")
+        recorder = VideoRecorder(args.record, session.rollout.fps) if args.record else None
+        steps = args.steps if args.steps is not None else (32 if headless else None)
+        try:
+            Player(session, window, recorder, free_run=args.free_run or headless, max_steps=steps).run()
+        except BaseException:
+            if recorder is not None:
+                recorder.abort()
+            raise
+        if args.save:
+            print(f"rollout saved to {session.to_rollout({'checkpoint': str(args.checkpoint)}).save(args.save)}")
+    window.close()
+    if recorder is not None:
+        path = recorder.close()
+        print(f"recorded {recorder.frames} frames to {path}")
+
+
+def display_available() -> bool:
+    """Whether pygame can open a window here."""
+    import os
+
+    if os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
+        return False
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
 def torch_threads(threads: int | None) -> None:
     if threads:
         import torch
@@ -263,6 +326,27 @@ def build_parser() -> argparse.ArgumentParser:
     train_ac.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     train_ac.add_argument("--quiet", action="store_true", help="no progress bar")
     train_ac.set_defaults(run=_train_ac)
+
+    play = commands.add_parser(
+        "play", help="play the imagined game in a window: keys or typed text drive it",
+        description="Drive the world model live (arrow keys / WASD / space, t to type any text, h for help), "
+                    "optionally next to the real game; record to MP4/GIF, save the rollout, replay it.",
+    )
+    play.add_argument("--checkpoint", default=None, help="a world-model checkpoint (not needed with --replay)")
+    play.add_argument("--env", default=None, help="the real game id (default: the checkpoint's; must match it)")
+    play.add_argument("--side-by-side", action="store_true", help="the real game with the same actions, and PSNR")
+    play.add_argument("--record", default=None, help="write what the window shows to this .mp4 or .gif")
+    play.add_argument("--save", default=None, help="save the rollout (frames, texts, actions, rewards) to this .npz")
+    play.add_argument("--replay", default=None, help="play back a rollout saved with --save")
+    play.add_argument("--free-run", action="store_true", help="start in free run: the model writes its own text")
+    play.add_argument("--steps", type=int, default=None,
+                      help="stop after this many decisions (default: none with a display, 32 off-screen)")
+    play.add_argument("--seed", type=int, default=0, help="the real start's seed (default: 0)")
+    play.add_argument("--scale", type=int, default=6, help="window pixels per frame pixel (default: 6)")
+    play.add_argument("--flow-steps", type=int, default=4, help="Euler steps per chunk (default: 4)")
+    play.add_argument("--horizon", type=int, default=1000, help="decisions per imagined episode (default: 1000)")
+    play.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    play.set_defaults(run=_play)
 
     data = commands.add_parser("data", help="inspect datasets", description="Inspect datasets.")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
