@@ -191,6 +191,39 @@ def _play(args: argparse.Namespace) -> None:
         print(f"recorded {recorder.frames} frames to {path}")
 
 
+def _demo(args: argparse.Namespace) -> None:
+    torch_threads(args.threads)
+    if args.train:
+        from tv2tv_world.demo_training import run_demo_training
+
+        checkpoint = run_demo_training(Path(args.out) / "train")
+    else:
+        checkpoint = args.checkpoint
+    from tv2tv_world.demo import run_demo
+
+    report = run_demo(checkpoint, args.out, decisions=args.decisions, seed=args.seed, show=display_available())
+    print(f"{report['decisions']} decisions, real return {report['real_return']:+g}, PSNR by horizon "
+          + ", ".join(f"{h}: {v:.1f} dB" for h, v in report["psnr_by_horizon"].items())
+          + f"; {report['seconds']:.0f} s")
+    print(f"wrote {args.out}/rollout.mp4, {args.out}/rollout.gif, {args.out}/report.md, {args.out}/psnr.png")
+
+
+def _bundle(args: argparse.Namespace) -> None:
+    import tempfile
+
+    from tv2tv_world.atomic_file import atomic_path
+    from tv2tv_world.bundle import BUNDLED_DIR, CHECK_DATA, CHECK_EVALUATION, check_evaluation, write_bundle
+
+    path = write_bundle(args.checkpoint, BUNDLED_DIR / f"{args.name}.pt")
+    with tempfile.TemporaryDirectory() as folder:
+        check = check_evaluation(path, folder)
+    record = {"source": str(args.checkpoint), "check_data": CHECK_DATA, "check_evaluation": CHECK_EVALUATION,
+              "check": check}
+    with atomic_path(path.with_suffix(".json")) as temp:
+        temp.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"bundled {args.checkpoint} as {path} ({path.stat().st_size / 2**20:.1f} MB); check: {json.dumps(check)}")
+
+
 def display_available() -> bool:
     """Whether pygame can open a window here."""
     import os
@@ -326,6 +359,29 @@ def build_parser() -> argparse.ArgumentParser:
     train_ac.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     train_ac.add_argument("--quiet", action="store_true", help="no progress bar")
     train_ac.set_defaults(run=_train_ac)
+
+    bundle = commands.add_parser(
+        "bundle", help="ship a world model inside the package (int8/fp16), loadable by name",
+        description="Write tv2tv_world/bundled/NAME.pt (sampling only: int8 weight matrices, fp16 rest) and NAME.json "
+                    "with the numbers of a quick held-out evaluation that tests reproduce.",
+    )
+    bundle.add_argument("--checkpoint", required=True, help="a world-model checkpoint from tv2tv fit")
+    bundle.add_argument("--name", default="forage", help="the name it loads by (default: forage)")
+    bundle.set_defaults(run=_bundle)
+
+    demo = commands.add_parser(
+        "demo", help="the product in a few minutes: an agent plans in the bundled world model and plays Forage",
+        description="The mpc agent plans in imagination with the bundled Forage model and plays the real game; "
+                    "writes OUT/rollout.mp4, OUT/rollout.gif (real vs imagined), OUT/report.md and OUT/psnr.png.",
+    )
+    demo.add_argument("--checkpoint", default="forage", help="a world model (default: the bundled 'forage')")
+    demo.add_argument("--out", default="demo", help="output folder (default: demo)")
+    demo.add_argument("--decisions", type=int, default=48, help="decisions to play (default: 48 = 192 frames)")
+    demo.add_argument("--seed", type=int, default=20_000, help="the real start's seed (default: 20000)")
+    demo.add_argument("--train", action="store_true",
+                      help="first run the whole pipeline small (collect, tokenizer, world model, evaluate) and demo that")
+    demo.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    demo.set_defaults(run=_demo)
 
     play = commands.add_parser(
         "play", help="play the imagined game in a window: keys or typed text drive it",

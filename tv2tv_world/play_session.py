@@ -50,6 +50,7 @@ class PlaySession:
         self.rollout = Rollout(frames=np.zeros((0, 1, 1, 3), np.uint8), fps=env.metadata["render_fps"])
         self.log: list[LogLine] = []
         self.psnr: list[float] = []
+        self.real_rewards: list[float] = []  # per decision, with a real game
         self.steps, self.episode, self.done = 0, 0, True
         self._frames: list[np.ndarray] = []
         self._real: list[np.ndarray] = []
@@ -62,6 +63,11 @@ class PlaySession:
     @property
     def real_frame(self) -> np.ndarray | None:
         return self._real[-1] if self.real is not None else None
+
+    @property
+    def frames(self) -> list[np.ndarray]:
+        """Every imagined frame so far."""
+        return self._frames
 
     @property
     def real_frames(self) -> list[np.ndarray]:
@@ -81,12 +87,15 @@ class PlaySession:
         self.log.append(LogLine(self.steps, "reset", f"new start (seed {seed})", 0.0))
         return [observation]
 
-    def step(self, text: str | None = None, action: int | None = None) -> list[np.ndarray]:
-        """One decision; returns its imagined frames (r, h, w, 3) as a list (or the new start after an episode end)."""
+    def step(self, text: str | None = None, action: int | None = None, source: str | None = None) -> list[np.ndarray]:
+        """One decision; returns its imagined frames (r, h, w, 3) as a list (or the new start after an episode end).
+
+        `source` names who chose the action in the log (default "key" for actions).
+        """
         if self.done:
             return self.reset()
         if action is not None:
-            step_text, source = self.action_texts[action], "key"
+            step_text, source = self.action_texts[action], source or "key"
         else:
             step_text, source = (text or ""), ("typed" if text else "model")
         observation, reward, terminated, truncated, info = self.env.step(step_text)
@@ -97,7 +106,8 @@ class PlaySession:
         self.rollout.frame_steps.extend([self.steps + 1] * len(frames))
         if self.real is not None:
             played = idle_action(self.action_texts) if real_action is None else real_action
-            _, _, real_end, real_cut, real_info = self.real.step(played)
+            _, real_reward, real_end, real_cut, real_info = self.real.step(played)
+            self.real_rewards.append(float(real_reward))
             self._real.extend(list(real_info["frames"]))
             self.psnr.extend(psnr(a, b) for a, b in zip(frames, real_info["frames"]))
             terminated = terminated or real_end or real_cut

@@ -14,7 +14,7 @@ import numpy as np
 from tv2tv_world.play_session import LogLine
 
 LOG_WIDTH, STATUS_HEIGHT = 384, 32
-COLOURS = {"key": (140, 190, 255), "typed": (255, 220, 90), "model": (120, 235, 140), "reset": (150, 150, 160),
+COLOURS = {"key": (140, 190, 255), "mpc": (140, 190, 255), "typed": (255, 220, 90), "model": (120, 235, 140), "reset": (150, 150, 160),
            "end": (255, 120, 110)}
 BACKGROUND, PANEL, TEXT = (16, 16, 22), (28, 28, 38), (225, 225, 230)
 
@@ -92,7 +92,7 @@ class PlayWindow:
         self._text("step  who    text", (left + 8, 6), (170, 170, 180))
         lines: list[tuple[str, tuple]] = []
         for line in log[-40:]:
-            reward = f"  ({line.reward:+g})" if line.reward else ""
+            reward = f"  ({line.reward:+.2f})" if abs(line.reward) >= 0.005 else ""
             for k, part in enumerate(self._wrap(f"{line.text}{reward}", LOG_WIDTH - 110)):
                 head = f"{line.step:>4}  {line.source:<6} " if k == 0 else ""
                 lines.append((head, part, COLOURS.get(line.source, TEXT)))

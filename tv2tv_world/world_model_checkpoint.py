@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tv2tv_world.bundle import dequantize, resolve_checkpoint
 from tv2tv_world.checkpoint import CheckpointError, load_checkpoint, module_state
 from tv2tv_world.mot import MoTConfig
 from tv2tv_world.text_tokenizer import ByteTokenizer
@@ -36,9 +37,9 @@ class LoadedWorldModel:
 
 
 def load_world_model(path: str | Path) -> LoadedWorldModel:
-    """Load a world-model checkpoint (weights_only), in eval mode on the CPU."""
-    path = Path(path)
-    checkpoint = load_checkpoint(path, kind="world_model")
+    """Load a world-model checkpoint (weights_only), in eval mode on the CPU; a bundled model by name ("forage")."""
+    path = resolve_checkpoint(path)
+    checkpoint = dequantize(load_checkpoint(path, kind="world_model"))
     meta = checkpoint["tv2tv"]
     try:
         vae = VideoVAE(VideoVAEConfig(**meta["vae_config"]))

@@ -1,0 +1,42 @@
+"""The bundled pretrained model: loads by name, and a fresh evaluation reproduces its recorded numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tv2tv_world.bundle import BUNDLED_DIR, bundled_names, check_evaluation, quantize, write_bundle
+from tv2tv_world.world_model_checkpoint import load_world_model
+
+
+def test_quantize_keeps_every_row_within_half_a_step():
+    weights = torch.randn(64, 32) * torch.linspace(0.01, 3, 64)[:, None]
+    values, scale = quantize(weights)
+    assert values.dtype == torch.int8 and scale.shape == (64,)
+    error = (values.float() * scale.float()[:, None] - weights).abs()
+    assert bool((error <= scale.float()[:, None] * 0.5 + 1e-3).all())
+
+
+def test_a_bundle_is_the_same_model_in_a_smaller_file(tiny_world_model, tmp_path):
+    path = write_bundle(tiny_world_model, tmp_path / "tiny.pt")
+    original, bundled = load_world_model(tiny_world_model), load_world_model(path)
+    assert path.stat().st_size < tiny_world_model.stat().st_size
+    assert bundled.game == original.game and bundled.train_window == original.train_window
+    for (name, a), b in zip(original.model.state_dict().items(), bundled.model.state_dict().values()):
+        assert b.dtype == a.dtype and torch.allclose(a, b, atol=a.abs().max().item() / 100 + 1e-3), name
+
+
+@pytest.mark.skipif("forage" not in bundled_names(), reason="no bundled forage model in this checkout")
+def test_bundled_forage_loads_by_name_and_reproduces_its_recorded_evaluation(tmp_path):
+    loaded = load_world_model("forage")
+    assert loaded.game["env_id"] == "tv2tv_world/Forage-v0" and loaded.text_mode == "per_step"
+    assert (BUNDLED_DIR / "forage.pt").stat().st_size <= 20 * 2**20
+    recorded = json.loads((BUNDLED_DIR / "forage.json").read_text())["check"]
+    fresh = check_evaluation("forage", tmp_path / "heldout")
+    for h, value in recorded["psnr_by_horizon"].items():
+        assert fresh["psnr_by_horizon"][h] == pytest.approx(value, abs=0.3)
+    for key in ("control_accuracy", "counterfactual_control_accuracy", "reward_accuracy"):
+        assert fresh[key] == pytest.approx(recorded[key], abs=0.05), key
+    assert fresh["text_perplexity"] == pytest.approx(recorded["text_perplexity"], rel=0.02)

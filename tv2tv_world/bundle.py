@@ -1,0 +1,96 @@
+"""The pretrained models shipped inside the package, loadable by name (`--checkpoint forage`).
+
+A bundle is a world-model checkpoint stripped to what sampling needs: no optimizer state;
+weight matrices stored as int8 with one fp16 scale per output row (symmetric, round to
+nearest), every other float tensor as fp16. Loading dequantizes to fp32, so everything
+downstream sees an ordinary checkpoint. It loads with `weights_only=True` like any other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from tv2tv_world.atomic_file import atomic_path
+from tv2tv_world.checkpoint import load_checkpoint
+
+BUNDLED_DIR = Path(__file__).parent / "bundled"
+QUANTIZE_MIN_ELEMENTS = 4096  # smaller tensors (norms, biases, small convs) stay fp16
+
+
+def bundled_names() -> list[str]:
+    return sorted(p.stem for p in BUNDLED_DIR.glob("*.pt"))
+
+
+def resolve_checkpoint(name_or_path: str | Path) -> Path:
+    """A path as given, or the bundled model of that name ("forage") when no such file exists."""
+    path = Path(name_or_path)
+    if not path.exists() and path.suffix == "" and (BUNDLED_DIR / f"{path.name}.pt").is_file():
+        return BUNDLED_DIR / f"{path.name}.pt"
+    return path
+
+
+def quantize(tensor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, ...) float -> int8 values of the same shape and (rows,) fp16 scales."""
+    flat = tensor.float().reshape(len(tensor), -1)
+    scale = flat.abs().amax(dim=1).clamp_min(1e-12) / 127.0
+    values = torch.round(flat / scale[:, None]).clamp(-127, 127).to(torch.int8)
+    return values.reshape(tensor.shape), scale.half()
+
+
+def dequantize(checkpoint: dict) -> dict:
+    """Turn a bundle's compact state dict back into fp32 tensors, in place; other checkpoints pass through."""
+    scales = checkpoint.pop("quantized_scales", None)
+    state = checkpoint["state_dict"]
+    for name, value in state.items():
+        if scales is not None and name in scales:
+            state[name] = value.float() * scales[name].float().reshape(-1, *([1] * (value.dim() - 1)))
+        elif value.is_floating_point():
+            state[name] = value.float()
+    return checkpoint
+
+
+def write_bundle(checkpoint_path: str | Path, out: str | Path, extra: dict | None = None) -> Path:
+    """Write the sampling-only, int8/fp16 copy of a world-model checkpoint to `out` (atomically)."""
+    checkpoint = load_checkpoint(checkpoint_path, kind="world_model")
+    state, scales = {}, {}
+    for name, value in checkpoint["state_dict"].items():
+        if value.is_floating_point() and value.dim() >= 2 and value.numel() >= QUANTIZE_MIN_ELEMENTS:
+            state[name], scales[name] = quantize(value)
+        else:
+            state[name] = value.half() if value.is_floating_point() else value
+    bundle = {
+        "tv2tv": {**checkpoint["tv2tv"], "bundle": {"source": str(checkpoint_path), "step": checkpoint.get("global_step"),
+                                                     **(extra or {})}},
+        "state_dict": state,
+        "quantized_scales": scales,
+        "datamodule_hyper_parameters": {"window": checkpoint.get("datamodule_hyper_parameters", {}).get("window")},
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as temp:
+        torch.save(bundle, temp)
+    return out
+
+
+# The quick check that ships with a bundle: a fresh `tv2tv evaluate` on these freshly collected
+# held-out episodes must reproduce the recorded numbers (tests/test_bundle.py).
+CHECK_DATA = {"policy": "scripted", "episodes": 4, "seed": 90_000, "env_kwargs": {"max_steps": 96}}
+CHECK_EVALUATION = {"horizon": 4, "max_windows": 16, "flow_steps": 4, "probe_steps": 150, "seed": 0}
+CHECKED_METRICS = ("psnr_by_horizon", "ssim_by_horizon", "control_accuracy", "counterfactual_control_accuracy",
+                   "text_perplexity", "reward_accuracy")
+
+
+def check_evaluation(checkpoint: str | Path, folder: str | Path) -> dict:
+    """Collect the check episodes into `folder` and evaluate `checkpoint` on them; the report."""
+    from tv2tv_world.dataset.collect import collect
+    from tv2tv_world.world_model_checkpoint import load_world_model
+    from tv2tv_world.world_model_evaluation import evaluate_world_model
+
+    loaded = load_world_model(checkpoint)
+    collect(loaded.game["env_id"], CHECK_DATA["policy"], CHECK_DATA["episodes"], folder, seed=CHECK_DATA["seed"],
+            action_repeat=int(loaded.game["action_repeat"]),
+            env_kwargs={**loaded.game["env_kwargs"], **CHECK_DATA["env_kwargs"]}, progress=False)
+    report, _ = evaluate_world_model(loaded, folder, **CHECK_EVALUATION)
+    return {key: report[key] for key in CHECKED_METRICS}
