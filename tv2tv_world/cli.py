@@ -224,6 +224,24 @@ def _bundle(args: argparse.Namespace) -> None:
     print(f"bundled {args.checkpoint} as {path} ({path.stat().st_size / 2**20:.1f} MB); check: {json.dumps(check)}")
 
 
+def _bench(args: argparse.Namespace) -> None:
+    from tv2tv_world.atomic_file import atomic_path
+    from tv2tv_world.bench import bench_table, run_bench
+    from tv2tv_world.world_model_checkpoint import load_world_model
+
+    torch_threads(args.threads)
+    result = run_bench(load_world_model(args.checkpoint), quick=args.quick)
+    table = bench_table(result)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as temp:
+        temp.write_text(json.dumps(result, indent=1) + "\n")
+    with atomic_path(out.with_suffix(".md")) as temp:
+        temp.write_text(table)
+    print(table)
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+
+
 def display_available() -> bool:
     """Whether pygame can open a window here."""
     import os
@@ -368,6 +386,17 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--checkpoint", required=True, help="a world-model checkpoint from tv2tv fit")
     bundle.add_argument("--name", default="forage", help="the name it loads by (default: forage)")
     bundle.set_defaults(run=_bundle)
+
+    bench = commands.add_parser(
+        "bench", help="measure imagination and training speed on this machine (JSON and a Markdown table)",
+        description="Sampler chunks/s and frames/s, step time over a long rollout, KV cache vs recompute, vector vs "
+                    "single env, training tokens/s and share of the measured matmul peak, peak memory of each.",
+    )
+    bench.add_argument("--checkpoint", default="forage", help="a world model (default: the bundled 'forage')")
+    bench.add_argument("--out", default="reports/bench.json", help="JSON path; the table goes next to it as .md")
+    bench.add_argument("--quick", action="store_true", help="fewer cases, for a smoke test")
+    bench.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    bench.set_defaults(run=_bench)
 
     demo = commands.add_parser(
         "demo", help="the product in a few minutes: an agent plans in the bundled world model and plays Forage",

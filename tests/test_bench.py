@@ -1,0 +1,18 @@
+"""`tv2tv bench --quick` on the tiny model: every case runs and reports positive figures (no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+
+from tv2tv_world.cli import main
+
+
+def test_quick_bench_writes_json_and_a_table(tiny_world_model, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    main(["bench", "--checkpoint", str(tiny_world_model), "--out", str(out), "--quick"])
+    result = json.loads(out.read_text())
+    assert result["real_game"]["frames_per_s"] > 0 and result["env"]["vector_speedup_per_env"] > 0
+    assert all(r["chunks_per_s"] > 0 and r["peak_rss_mb"] > 0 for r in result["sampler"].values())
+    for t in result["training"].values():
+        assert t["achieved_flops"] > 0 and 0 < t["fraction_of_peak"]
+    assert "| training step, fp32" in out.with_suffix(".md").read_text() and "matmul peak" in capsys.readouterr().out

@@ -1,0 +1,225 @@
+"""`tv2tv bench`: where the time goes, measured the same way every time, against references measured in the same run.
+
+Imagination: sampler chunks/s and frames/s at batch 1 and 64 for 1..8 flow steps, next to the
+real game's steps/s; step time at rollout steps 10, 100 and 1000 (the sliding window keeps it
+flat); one step with the KV cache against recomputing the whole context, at step 256; the
+vector env against one env. Training: tokens/s of a world-model training step and its achieved
+FLOP/s (counted by torch's FlopCounterMode) as a share of this machine's measured matmul peak at
+the same precision, fp32 and bf16 autocast. Every case runs in a forked child process, whose
+peak resident memory is reported with it.
+"""
+
+from __future__ import annotations
+
+import copy
+import multiprocessing
+import platform
+import resource
+import time
+from collections.abc import Callable
+from queue import Empty
+
+import numpy as np
+import torch
+
+from tv2tv_world.envs.imagination import ImaginationEnv, make_real_env
+from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
+from tv2tv_world.sampler import Sampler, SamplerConfig
+from tv2tv_world.world_model_checkpoint import LoadedWorldModel
+
+FLOW_STEPS = (1, 2, 4, 8)
+
+
+def timed(fn: Callable[[], object], repeats: int) -> float:
+    """Mean seconds per call after one warm-up call."""
+    fn()
+    began = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - began) / repeats
+
+
+def isolated(fn: Callable[..., dict], *args) -> dict:
+    """Run `fn(*args)` in a forked child; its result plus `peak_rss_mb`, the child's peak resident memory."""
+    def child(queue, *a):
+        try:
+            result = fn(*a)
+        except Exception as err:  # reported by the parent, with the case's name
+            queue.put({"error": f"{type(err).__name__}: {err}"})
+            return
+        queue.put({**result, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    process = context.Process(target=child, args=(queue, *args))
+    process.start()
+    while True:
+        try:
+            result = queue.get(timeout=1.0)
+            break
+        except Empty:
+            if not process.is_alive():
+                raise RuntimeError(f"bench case {fn.__name__} died (exit code {process.exitcode})") from None
+    process.join()
+    if "error" in result:
+        raise RuntimeError(f"bench case {fn.__name__} failed: {result['error']}")
+    return result
+
+
+def _start(loaded: LoadedWorldModel, sampler: Sampler, batch: int):
+    lat = loaded.vae.cfg
+    return sampler.start(torch.randn(batch, lat.latent_channels, lat.latent_size, lat.latent_size,
+                                     generator=torch.Generator().manual_seed(0)))
+
+
+def sampler_speed(loaded: LoadedWorldModel, batch: int, flow_steps: int, repeats: int = 6) -> dict:
+    """Chunks/s and frames/s of `Sampler.step` with forced text (latents only, no decoding), after 4 steps of context."""
+    sampler = Sampler(loaded.model, SamplerConfig(flow_steps=flow_steps, context_steps=loaded.context_steps))
+    ctx = _start(loaded, sampler, batch)
+    texts = [loaded.game["action_texts"][1]] * batch
+    for _ in range(4):
+        sampler.step(ctx, texts)
+    chunks = batch / timed(lambda: sampler.step(ctx, texts), repeats)
+    return {"chunks_per_s": chunks, "frames_per_s": chunks * loaded.vae.cfg.temporal_compression}
+
+
+def step_time_growth(loaded: LoadedWorldModel, at: tuple[int, ...] = (10, 100, 1000), flow_steps: int = 2) -> dict:
+    """Seconds per batch-1 step around rollout steps `at` (mean of 5 steps each)."""
+    sampler = Sampler(loaded.model, SamplerConfig(flow_steps=flow_steps, context_steps=loaded.context_steps))
+    ctx = _start(loaded, sampler, 1)
+    texts, found = [loaded.game["action_texts"][1]], {}
+    for step in range(1, max(at) + 6):
+        began = time.perf_counter()
+        sampler.step(ctx, texts)
+        for a in at:
+            if a <= step < a + 5:
+                found.setdefault(str(a), []).append(time.perf_counter() - began)
+    return {k: float(np.mean(v)) for k, v in found.items()}
+
+
+def cache_worth(loaded: LoadedWorldModel, at: int = 256, flow_steps: int = 2) -> dict:
+    """One batch-1 step at rollout step `at` (window `at` steps) with the KV cache and recomputing the whole context."""
+    cached = Sampler(loaded.model, SamplerConfig(flow_steps=flow_steps, context_steps=at))
+    ctx = _start(loaded, cached, 1)
+    texts = [loaded.game["action_texts"][1]]
+    for _ in range(at - 1):
+        cached.step(ctx, texts)
+    uncached = Sampler(loaded.model, SamplerConfig(flow_steps=flow_steps, context_steps=at, use_cache=False))
+    bare = copy.deepcopy(ctx)
+    bare.kv = None
+    with_cache = timed(lambda: cached.step(copy.deepcopy(ctx), texts), 2)
+    without = timed(lambda: uncached.step(copy.deepcopy(bare), texts), 2)
+    return {"context_tokens": ctx.length, "cached_s": with_cache, "uncached_s": without, "speedup": without / with_cache}
+
+
+def env_speed(loaded: LoadedWorldModel, num_envs: int, repeats: int = 8, flow_steps: int = 8) -> dict:
+    """Env steps/s of one `ImaginationEnv` (num_envs 1) or the vector env, RGB observations (decoded)."""
+    if num_envs == 1:
+        env = ImaginationEnv(loaded, flow_steps=flow_steps, termination_threshold=1.0)
+        env.reset(seed=0)
+        return {"env_steps_per_s": 1 / timed(lambda: env.step(1), repeats)}
+    envs = ImaginationVectorEnv(num_envs, loaded, flow_steps=flow_steps, termination_threshold=1.0)
+    envs.reset(seed=0)
+    actions = np.ones(num_envs, np.int64)
+    return {"env_steps_per_s": num_envs / timed(lambda: envs.step(actions), repeats)}
+
+
+def real_game_speed(loaded: LoadedWorldModel, repeats: int = 300) -> dict:
+    """Decisions/s and frames/s of the real game (one decision = action_repeat frames)."""
+    env = make_real_env(loaded)
+    env.reset(seed=0)
+
+    def one():
+        _, _, terminated, truncated, _ = env.step(1)
+        if terminated or truncated:
+            env.reset()
+
+    decisions = 1 / timed(one, repeats)
+    return {"decisions_per_s": decisions, "frames_per_s": decisions * int(loaded.game["action_repeat"])}
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 1024, repeats: int = 3) -> float:
+    """Measured FLOP/s of an n x n matmul at `dtype` on this machine."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    return 2 * n**3 / timed(lambda: a @ b, repeats)
+
+
+def training_speed(loaded: LoadedWorldModel, precision: str, batch: int = 8, window: int = 8, repeats: int = 2) -> dict:
+    """Tokens/s and achieved FLOP/s of a world-model training step (forward, backward, AdamW) on random latents."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = copy.deepcopy(loaded.model).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    lat = loaded.vae.cfg
+    latents = torch.randn(batch, 1 + window, lat.latent_channels, lat.latent_size, lat.latent_size)
+    texts = [[loaded.game["action_texts"][1]] * window for _ in range(batch)]
+    zeros = torch.zeros(batch, window)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = model.loss(latents, texts, zeros, zeros)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    seconds = timed(step, repeats)
+    tokens = batch * (1 + window) * model.transformer.cfg.tokens_per_chunk  # video tokens; text adds a few per step
+    peak = matmul_peak(dtype)
+    achieved = counter.get_total_flops() / seconds
+    return {"step_s": seconds, "tokens_per_s": tokens / seconds, "achieved_flops": achieved, "matmul_peak_flops": peak,
+            "fraction_of_peak": achieved / peak}
+
+
+def run_bench(loaded: LoadedWorldModel, quick: bool = False) -> dict:
+    """Every measurement above; `quick` skips the long-rollout, cache and bf16 cases (for tests)."""
+    result = {"machine": f"{platform.machine()} {platform.processor()}".strip(),
+              "torch_threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d"),
+              "model_parameters": sum(p.numel() for p in loaded.model.parameters())}
+    result["real_game"] = isolated(real_game_speed, loaded)
+    result["sampler"] = {f"batch {b}, {f} flow steps": isolated(sampler_speed, loaded, b, f)
+                         for b in (1, 64) for f in ((1, 2) if quick else FLOW_STEPS)}
+    result["env"] = {"single": isolated(env_speed, loaded, 1), f"vector {16 if quick else 64}": isolated(env_speed, loaded, 16 if quick else 64)}
+    vector = next(v for k, v in result["env"].items() if k.startswith("vector"))
+    result["env"]["vector_speedup_per_env"] = vector["env_steps_per_s"] / result["env"]["single"]["env_steps_per_s"]
+    if not quick:
+        result["step_time_growth_s"] = isolated(step_time_growth, loaded)
+        result["kv_cache_at_step_256"] = isolated(cache_worth, loaded)
+    # bf16 is timed once: where the CPU lacks bf16 instructions it is emulated and ~30x slower
+    result["training"] = {"fp32": isolated(training_speed, loaded, "fp32")}
+    if not quick:
+        result["training"]["bf16"] = isolated(training_speed, loaded, "bf16", 8, 8, 1)
+    return result
+
+
+def bench_table(result: dict) -> str:
+    """The README's Markdown table of a `run_bench` result."""
+    rows = [f"Measured {result['date']} on {result['machine']}, {result['torch_threads']} torch threads, "
+            f"{result['model_parameters'] / 1e6:.1f}M-parameter world model.", "",
+            "| case | figure | peak RSS MB |", "| --- | --- | --- |"]
+    real = result["real_game"]
+    rows.append(f"| real game (reference) | {real['decisions_per_s']:.0f} decisions/s = {real['frames_per_s']:.0f} frames/s "
+                f"| {real['peak_rss_mb']:.0f} |")
+    for name, r in result["sampler"].items():
+        rows.append(f"| sampler, {name} | {r['chunks_per_s']:.1f} chunks/s = {r['frames_per_s']:.0f} frames/s "
+                    f"| {r['peak_rss_mb']:.0f} |")
+    for name, r in result["env"].items():
+        if isinstance(r, dict):
+            rows.append(f"| env, {name} (RGB, 8 flow steps) | {r['env_steps_per_s']:.1f} env steps/s | {r['peak_rss_mb']:.0f} |")
+    rows.append(f"| vector env speed-up per env | {result['env']['vector_speedup_per_env']:.1f}x | |")
+    if "step_time_growth_s" in result:
+        g = result["step_time_growth_s"]
+        rows.append("| step time at rollout step 10 / 100 / 1000 (batch 1) | "
+                    + " / ".join(f"{g[k] * 1000:.0f} ms" for k in ("10", "100", "1000"))
+                    + f" (x{g['1000'] / g['10']:.2f}) | {g['peak_rss_mb']:.0f} |")
+        c = result["kv_cache_at_step_256"]
+        rows.append(f"| step 256, {c['context_tokens']} context tokens: KV cache vs recompute | {c['cached_s'] * 1000:.0f} ms vs "
+                    f"{c['uncached_s'] * 1000:.0f} ms ({c['speedup']:.1f}x) | {c['peak_rss_mb']:.0f} |")
+    for name, t in result["training"].items():
+        rows.append(f"| training step, {name} (batch 8 x 9 chunks) | {t['tokens_per_s']:.0f} tokens/s, "
+                    f"{t['achieved_flops'] / 1e9:.0f} GFLOP/s = {100 * t['fraction_of_peak']:.0f}% of the "
+                    f"{t['matmul_peak_flops'] / 1e9:.0f} GFLOP/s matmul peak | {t['peak_rss_mb']:.0f} |")
+    return "\n".join(rows) + "\n"
