@@ -17,3 +17,14 @@ def test_demo_writes_videos_and_a_report(tiny_world_model, tmp_path):
     assert imageio.get_reader(tmp_path / "rollout.mp4").count_frames() == frames
     text = (tmp_path / "report.md").read_text()
     assert "real return (mpc)" in text and "| PSNR dB |" in text and (tmp_path / "psnr.png").stat().st_size > 0
+
+
+def test_demo_training_runs_every_stage_small(tmp_path):
+    from pathlib import Path
+
+    from tv2tv_world.demo_training import run_demo_training
+
+    configs = Path(__file__).parent / "configs"
+    checkpoint = run_demo_training(tmp_path, episodes=4, heldout=2, env_kwargs={"max_steps": 48},
+                                   vae_config=configs / "vae_tiny.yaml", world_model_config=configs / "world_model_tiny.yaml")
+    assert checkpoint.is_file() and (tmp_path / "evaluation.md").is_file()
