@@ -94,7 +94,7 @@ def test_sliding_window_bounds_the_context_and_only_relative_positions_matter(mo
         *_, kv = model.transformer.extend(inputs.kind, inputs.token, inputs.patch, inputs.position, inputs.video,
                                           inputs.flow_time, mask)
     valid = inputs.valid[:, None, :, None]
-    torch.testing.assert_close(ctx.kv[0][0] * valid, kv[0][0] * valid, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(ctx.kv.context(0)[0] * valid, kv[0][0] * valid, atol=1e-5, rtol=1e-4)
 
 
 def test_model_writes_its_own_text_and_decides_when_to_draw():

@@ -44,7 +44,15 @@ class MoTConfig:
 
 
 def route(x: torch.Tensor, is_video: torch.Tensor, text_fn, video_fn, out_dim: int | None = None) -> torch.Tensor:
-    """Apply `text_fn` to text tokens and `video_fn` to video tokens; x (b, L, d) -> (b, L, out_dim)."""
+    """Apply `text_fn` to text tokens and `video_fn` to video tokens; x (b, L, d) -> (b, L, out_dim).
+
+    Either function gets the (n, d) tokens of its modality in row-major order. When every token
+    is of one modality (most sampler passes) there is no gather and scatter.
+    """
+    all_video = bool(is_video.all())
+    if all_video or not bool(is_video.any()):
+        out = (video_fn if all_video else text_fn)(rearrange(x, "b l d -> (b l) d"))
+        return rearrange(out, "(b l) e -> b l e", b=x.shape[0]).to(x.dtype)
     out = x.new_zeros(*x.shape[:-1], out_dim or x.shape[-1])
     out[~is_video] = text_fn(x[~is_video]).to(out.dtype)
     out[is_video] = video_fn(x[is_video]).to(out.dtype)
@@ -83,17 +91,25 @@ class MoTBlock(nn.Module):
         self.mlp = _pair(lambda: nn.Sequential(nn.Linear(d, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, d)))
 
     def forward(self, x: torch.Tensor, is_video: torch.Tensor, mask: torch.Tensor, rope,
-                past: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+                past: tuple[torch.Tensor, torch.Tensor, int] | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """x (b, L, d); is_video (b, L) bool; rope for the L new tokens; mask (b, L, C + L) bool, True = may attend.
 
-        `past`: cached keys and values of C earlier tokens, each (b, heads, C, head_dim), keys
-        already rotated. Returns the new x and this call's (keys, values), ready to cache.
+        `past`: a `KVCache` block, (keys, values, C): buffers (b, heads, capacity, head_dim) whose
+        first C slots hold the earlier tokens (keys already rotated); this call writes its keys and
+        values at slots [C, C + L) (no copy of the context) and attends over [0, C + L).
+        Returns the new x and this call's (keys, values).
         """
         qkv = route(x, is_video, lambda t: self.qkv[0](self.norm1[0](t)), lambda v: self.qkv[1](self.norm1[1](v)),
                     out_dim=3 * x.shape[-1])
         q, k, v = rearrange(qkv, "b l (three h e) -> three b h l e", three=3, h=self.heads)
         q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
-        keys, values = (k, v) if past is None else (torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2))
+        if past is None:
+            keys, values = k, v
+        else:
+            key_buffer, value_buffer, c = past
+            key_buffer[:, :, c : c + k.shape[2]] = k
+            value_buffer[:, :, c : c + k.shape[2]] = v
+            keys, values = key_buffer[:, :, : c + k.shape[2]], value_buffer[:, :, : c + k.shape[2]]
         attended = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask[:, None])
         attended = rearrange(attended, "b h l e -> b l (h e)")
         x = x + route(attended, is_video, self.proj[0], self.proj[1])
@@ -144,11 +160,11 @@ class MoTTransformer(nn.Module):
 
     def extend(self, kind: torch.Tensor, token: torch.Tensor, patch: torch.Tensor, position: torch.Tensor,
                video_tokens: torch.Tensor, flow_time: torch.Tensor, mask: torch.Tensor,
-               past: list[tuple[torch.Tensor, torch.Tensor]] | None = None):
+               past=None):
         """Run L new tokens, optionally after C cached ones (the sampler's path; training has C = 0).
 
         kind, token, patch, position, flow_time: (b, L); video_tokens (b, L, c p p); mask (b, L, C + L);
-        past: per block cached (keys, values), each (b, heads, C, head_dim).
+        past: a `KVCache` with room for L more slots (the sampler reserves it), or None.
         Returns logits (b, L, vocab), velocity (b, L, c p p), hidden (b, L, d), and per block
         this call's (keys, values).
         """
@@ -164,7 +180,7 @@ class MoTTransformer(nn.Module):
         rope = rotary(position, self.cfg.dim // self.cfg.heads, self.cfg.rope_base)
         present = []
         for i, block in enumerate(self.blocks):
-            x, kv = block(x, is_video, mask, rope, None if past is None else past[i])
+            x, kv = block(x, is_video, mask, rope, None if past is None else past.block(i))
             present.append(kv)
         hidden = route(x, is_video, self.norm_out[0], self.norm_out[1])
         logits = self.text_out(hidden)

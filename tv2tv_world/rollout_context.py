@@ -14,9 +14,8 @@ from dataclasses import dataclass, fields
 import torch
 
 from tv2tv_world.interleave import TEXT
-from tv2tv_world.mot import apply_rotary, rotary
-
-KV = tuple[torch.Tensor, torch.Tensor]
+from tv2tv_world.kv_cache import KVCache
+from tv2tv_world.mot import rotary
 
 
 @dataclass
@@ -46,7 +45,7 @@ class RolloutContext:
 
     inputs: NewTokens
     step: torch.Tensor
-    kv: list[KV] | None
+    kv: KVCache | None
     next_position: torch.Tensor
     logits: torch.Tensor
     steps: int = 0
@@ -59,13 +58,13 @@ class RolloutContext:
     def length(self) -> int:
         return self.inputs.kind.shape[1]
 
-    def append(self, new: NewTokens, kv: list[KV] | None, step: int) -> None:
-        """Add a call's tokens (and their keys and values) as slots of `step`."""
+    def append(self, new: NewTokens, step: int) -> None:
+        """Add a call's tokens as slots of `step` (the call wrote their keys and values into the cache)."""
         self.inputs = NewTokens(**{f.name: torch.cat([getattr(self.inputs, f.name), getattr(new, f.name)], dim=1)
                                    for f in fields(NewTokens)})
         self.step = torch.cat([self.step, self.step.new_full((new.kind.shape[1],), step)])
         if self.kv is not None:
-            self.kv = [(torch.cat([k0, k1], dim=2), torch.cat([v0, v1], dim=2)) for (k0, v0), (k1, v1) in zip(self.kv, kv)]
+            self.kv.advance(new.kind.shape[1])
 
     def keep_last_steps(self, steps: int, head_dim: int, rope_base: float, delimiters: tuple[int, ...]) -> None:
         """Drop the oldest steps until at most `steps` remain, then move positions back to start at 1.
@@ -92,8 +91,7 @@ class RolloutContext:
         self.inputs.order = self.inputs.order - delta
         self.next_position = self.next_position - shift
         if self.kv is not None:
-            back = rotary(-delta, head_dim, rope_base)
-            self.kv = [(apply_rotary(k, *back), v) for k, v in self.kv]
+            self.kv.rotate(*rotary(-delta, head_dim, rope_base))
 
     def restart_streams(self, streams: list[int], fresh: RolloutContext) -> None:
         """Replace the rollouts `streams` by those of `fresh` (new rollouts from `Sampler.start`, in order).
@@ -118,8 +116,8 @@ class RolloutContext:
                                    for f in fields(NewTokens)})
         self.step = torch.cat([self.step, torch.where(fresh.step < 0, fresh.step, torch.full_like(fresh.step, self.steps))])
         if self.kv is not None:
-            self.kv = [(torch.cat([k0, place(k1)], dim=2), torch.cat([v0, place(v1)], dim=2))
-                       for (k0, v0), (k1, v1) in zip(self.kv, fresh.kv)]
+            blocks = [fresh.kv.context(i) for i in range(len(fresh.kv.keys))]
+            self.kv.append([place(k) for k, _ in blocks], [place(v) for _, v in blocks])
         self.next_position = self.next_position.clone()
         self.next_position[index] = fresh.next_position
         self.logits = self.logits.clone()
@@ -131,7 +129,7 @@ class RolloutContext:
         self.inputs = NewTokens(**{f.name: getattr(self.inputs, f.name)[:, keep] for f in fields(NewTokens)})
         self.step = self.step[keep]
         if self.kv is not None:
-            self.kv = [(k[:, :, keep], v[:, :, keep]) for k, v in self.kv]
+            self.kv.keep(keep)
 
     def select_streams(self, index: torch.Tensor) -> RolloutContext:
         """A new context made of streams `index` (n,) of this one (repeats allowed: forks a rollout)."""
@@ -139,7 +137,7 @@ class RolloutContext:
         return RolloutContext(
             inputs=NewTokens(**{f.name: pick(getattr(self.inputs, f.name)) for f in fields(NewTokens)}),
             step=self.step.clone(),
-            kv=None if self.kv is None else [(pick(k), pick(v)) for k, v in self.kv],
+            kv=None if self.kv is None else self.kv.select_streams(index),
             next_position=pick(self.next_position),
             logits=pick(self.logits),
             steps=self.steps,

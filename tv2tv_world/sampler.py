@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from tv2tv_world.interleave import CLEAN, NOISY, TEXT
+from tv2tv_world.kv_cache import KVCache
 from tv2tv_world.rollout_context import NewTokens, RolloutContext
 from tv2tv_world.world_model import WorldModel
 
@@ -211,13 +212,13 @@ class Sampler:
             seen = seen & (torch.arange(length, device=self.device) < hide_from)
         mask = torch.cat([seen, _order_mask(new.order, new.valid)], dim=2)
         if self.config.use_cache:
-            logits, velocity, hidden, kv = self.tf.extend(new.kind, new.token, new.patch, new.position, new.video,
-                                                          new.flow_time, mask, past=ctx.kv)
+            ctx.kv.reserve(n)
+            logits, velocity, hidden, _ = self.tf.extend(new.kind, new.token, new.patch, new.position, new.video,
+                                                         new.flow_time, mask, past=ctx.kv)
         else:
             logits, velocity, hidden = self._run_uncached(ctx, new, mask)
-            kv = None
         if commit:
-            ctx.append(new, kv, step)
+            ctx.append(new, step)
         return logits, velocity, hidden
 
     def _run_uncached(self, ctx: RolloutContext, new: NewTokens, new_mask: torch.Tensor):
@@ -239,10 +240,9 @@ class Sampler:
         inputs = NewTokens(kind=long(), token=long(), patch=long(), position=long(), order=long(),
                            valid=torch.zeros(b, 0, dtype=torch.bool, device=device),
                            video=torch.zeros(b, 0, self.patch_dim, device=device), flow_time=torch.zeros(b, 0, device=device))
-        empty_kv = torch.zeros(b, cfg.heads, 0, cfg.dim // cfg.heads, device=device)
+        kv = KVCache.empty(cfg.depth, b, cfg.heads, cfg.dim // cfg.heads, device) if self.config.use_cache else None
         return RolloutContext(
-            inputs=inputs, step=torch.zeros(0, dtype=torch.long, device=device),
-            kv=[(empty_kv, empty_kv)] * cfg.depth if self.config.use_cache else None,
+            inputs=inputs, step=torch.zeros(0, dtype=torch.long, device=device), kv=kv,
             next_position=torch.zeros(b, dtype=torch.long, device=device),
             logits=torch.zeros(b, cfg.vocab_size, device=device),
         )
