@@ -24,6 +24,9 @@ def test_a_bundle_is_the_same_model_in_a_smaller_file(tiny_world_model, tmp_path
     original, bundled = load_world_model(tiny_world_model), load_world_model(path)
     assert path.stat().st_size < tiny_world_model.stat().st_size
     assert bundled.game == original.game and bundled.train_window == original.train_window
+    from tv2tv_world.dataset.latents import vae_fingerprint
+
+    assert vae_fingerprint(bundled.vae) == vae_fingerprint(original.vae)  # latents encoded before stay valid
     for (name, a), b in zip(original.model.state_dict().items(), bundled.model.state_dict().values()):
         assert b.dtype == a.dtype and torch.allclose(a, b, atol=a.abs().max().item() / 100 + 1e-3), name
 
