@@ -85,11 +85,7 @@ def _agent(args: argparse.Namespace) -> None:
 
     torch_threads(args.threads)
     loaded = load_world_model(args.checkpoint)
-    if loaded.game is None:
-        raise ValueError(f"{args.checkpoint}: the checkpoint does not name its game")
-    if args.env is not None and args.env != loaded.game["env_id"]:
-        raise ValueError(f"{args.checkpoint} is a world model of {loaded.game['env_id']}, not {args.env}: "
-                         "an agent can only plan in the game its world model learnt")
+    check_game(loaded, args.env)
     planner = PlannerConfig(horizon=args.horizon, candidates=args.candidates, iterations=args.iterations,
                             elites=min(args.elites, args.candidates))
     settings = AgentSettings(planner=planner, flow_steps=args.flow_steps, policy=args.policy)
@@ -160,7 +156,12 @@ def _play(args: argparse.Namespace) -> None:
         window = PlayWindow(rollout.frames.shape[1], args.scale, side_by_side=rollout.real is not None,
                             title=f"tv2tv-world replay: {args.replay}")
         recorder = VideoRecorder(args.record, rollout.fps) if args.record else None
-        ReplayPlayer(rollout, window, recorder).run()
+        try:
+            ReplayPlayer(rollout, window, recorder).run()
+        except BaseException:
+            if recorder is not None:
+                recorder.abort()
+            raise
     else:
         if args.checkpoint is None:
             raise ValueError("--checkpoint is required (or --replay FILE)")
@@ -169,12 +170,11 @@ def _play(args: argparse.Namespace) -> None:
         from tv2tv_world.world_model_checkpoint import load_world_model
 
         loaded = load_world_model(args.checkpoint)
-        if args.env is not None and loaded.game is not None and args.env != loaded.game["env_id"]:
-            raise ValueError(f"{args.checkpoint} is a world model of {loaded.game['env_id']}, not {args.env}")
+        check_game(loaded, args.env)
         env = ImaginationEnv(loaded, action_mode="text", flow_steps=args.flow_steps, horizon=args.horizon)
         session = PlaySession(env, make_real_env(loaded) if args.side_by_side else None, seed=args.seed)
         window = PlayWindow(loaded.vae.cfg.frame_size, args.scale, side_by_side=args.side_by_side,
-                            title=f"tv2tv-world: {loaded.game['env_id'] if loaded.game else args.checkpoint}")
+                            title=f"tv2tv-world: {loaded.game['env_id']}")
         recorder = VideoRecorder(args.record, session.rollout.fps) if args.record else None
         steps = args.steps if args.steps is not None else (32 if headless else None)
         try:
@@ -240,6 +240,15 @@ def _bench(args: argparse.Namespace) -> None:
         temp.write_text(table)
     print(table)
     print(f"wrote {out} and {out.with_suffix('.md')}")
+
+
+def check_game(loaded, env_id: str | None) -> None:
+    """A world model runs only against the game it learnt: refuse a checkpoint of another game than `env_id`."""
+    if loaded.game is None:
+        raise ValueError(f"{loaded.path}: the checkpoint does not name its game (trained without a dataset manifest)")
+    if env_id is not None and env_id != loaded.game["env_id"]:
+        raise ValueError(f"{loaded.path} is a world model of {loaded.game['env_id']}, not {env_id}: "
+                         "agents and playback only run in the game the model learnt")
 
 
 def display_available() -> bool:
