@@ -178,11 +178,12 @@ def _play(args: argparse.Namespace) -> None:
         recorder = VideoRecorder(args.record, session.rollout.fps) if args.record else None
         steps = args.steps if args.steps is not None else (32 if headless else None)
         try:
-            Player(session, window, recorder, free_run=args.free_run or headless, max_steps=steps).run()
+            fps = Player(session, window, recorder, free_run=args.free_run or headless, max_steps=steps).run()
         except BaseException:
             if recorder is not None:
                 recorder.abort()
             raise
+        print(f"{session.steps} decisions, {fps:.1f} frames/s achieved (the game runs at {session.rollout.fps})")
         if args.save:
             print(f"rollout saved to {session.to_rollout({'checkpoint': str(args.checkpoint)}).save(args.save)}")
     window.close()

@@ -69,10 +69,12 @@ class Player:
         moves = [f"{' / '.join(k)}  {self.session.action_texts[a]}" for a, k in keys.items()]
         return moves + [f"no key  {self.session.action_texts[self.idle]}"] + COMMON_HELP
 
-    def run(self) -> None:
-        clock = self.pg.time.Clock()
+    def run(self) -> float:
+        """Play until quit (or max_steps); the frames per second achieved over the whole run."""
+        clock, began, shown = self.pg.time.Clock(), time.perf_counter(), len(self.session.frames)
         while self.tick():
             clock.tick(self.session.rollout.fps)
+        return (len(self.session.frames) - shown) / max(time.perf_counter() - began, 1e-9)
 
     def tick(self) -> bool:
         """Handle events, take a decision if due, show one frame; False once the player quits or max_steps is done."""
