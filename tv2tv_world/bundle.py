@@ -2,9 +2,10 @@
 
 A bundle is a world-model checkpoint stripped to what sampling needs: no optimizer state;
 the world model's weight matrices stored as int8 with one fp16 scale per output row
-(symmetric, round to nearest), its other float tensors as fp16; the video tokenizer exactly
-as trained (fp32), so latents encoded with the full checkpoint's tokenizer stay valid. Loading dequantizes to fp32, so everything
-downstream sees an ordinary checkpoint. It loads with `weights_only=True` like any other.
+(symmetric, round to nearest), its other float tensors and the video tokenizer as fp16 (the
+tokenizer's fingerprint is taken at fp16, so latents encoded with the full checkpoint's
+tokenizer stay valid). Loading dequantizes to fp32, so everything downstream sees an
+ordinary checkpoint. It loads with `weights_only=True` like any other.
 """
 
 from __future__ import annotations
@@ -57,9 +58,8 @@ def write_bundle(checkpoint_path: str | Path, out: str | Path, extra: dict | Non
     checkpoint = load_checkpoint(checkpoint_path, kind="world_model")
     state, scales = {}, {}
     for name, value in checkpoint["state_dict"].items():
-        if name.startswith("vae."):
-            state[name] = value
-        elif value.is_floating_point() and value.dim() >= 2 and value.numel() >= QUANTIZE_MIN_ELEMENTS:
+        if not name.startswith("vae.") and value.is_floating_point() and value.dim() >= 2 \
+                and value.numel() >= QUANTIZE_MIN_ELEMENTS:
             state[name], scales[name] = quantize(value)
         else:
             state[name] = value.half() if value.is_floating_point() else value

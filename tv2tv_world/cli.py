@@ -53,7 +53,8 @@ def _encode(args: argparse.Namespace) -> None:
     from tv2tv_world.dataset.latents import encode_dataset
     from tv2tv_world.video_vae import VideoVAE
 
-    out = encode_dataset(VideoVAE.from_checkpoint(args.checkpoint), args.data, args.out, progress=not args.quiet)
+    vae = VideoVAE.from_checkpoint(args.checkpoint).to(args.device)
+    out = encode_dataset(vae, args.data, args.out, progress=not args.quiet)
     print(f"latents written to {out}")
 
 
@@ -344,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--data", required=True, help="dataset folder from tv2tv collect")
     encode.add_argument("--out", default=None, help="output file (default: DATA/latents.npz)")
     encode.add_argument("--quiet", action="store_true", help="no progress bar")
+    encode.add_argument("--device", default="cpu", help="torch device to encode on (e.g. cuda)")
     encode.set_defaults(run=_encode)
 
     from tv2tv_world.agents.real_game_agent import AGENT_NAMES

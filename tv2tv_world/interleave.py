@@ -110,7 +110,7 @@ def attention_mask(layout: Layout, text_dropped: torch.Tensor | None = None) -> 
         own_text = layout.text_step[:, None, :] == chunk[:, :, None]
         allowed &= ~(dropped_query & own_text)
     allowed &= (kind != PAD)[:, None, :]
-    allowed |= torch.eye(kind.shape[1], dtype=torch.bool)[None] & (kind == PAD)[:, :, None]  # pads see themselves
+    allowed |= torch.eye(kind.shape[1], dtype=torch.bool, device=kind.device)[None] & (kind == PAD)[:, :, None]  # pads see themselves
     return allowed
 
 

@@ -140,7 +140,7 @@ class VideoVAEModule(L.LightningModule):
 
     @torch.no_grad()
     def _update_latent_stats(self, mean: torch.Tensor) -> None:
-        m = self.hparams.stats_momentum
+        m, mean = self.hparams.stats_momentum, mean.float()  # under bf16 autocast the encoder's output is bf16
         batch_mean = mean.mean(dim=(0, 2, 3))
         batch_std = mean.std(dim=(0, 2, 3)).clamp_min(1e-4)
         if self.trainer.world_size > 1:  # every rank keeps the same statistics
@@ -165,7 +165,7 @@ class VideoVAEModule(L.LightningModule):
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=0.0)
         return {"optimizer": optimizer,
-                "lr_scheduler": warmup_cosine(optimizer, self.hparams.warmup_steps, self.trainer.max_steps)}
+                "lr_scheduler": warmup_cosine(optimizer, self.hparams.warmup_steps, self.trainer)}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["tv2tv"] = {"kind": self.CHECKPOINT_KIND, "format": FORMAT_VERSION, "vae_config": asdict(self.vae.cfg)}

@@ -112,7 +112,7 @@ class WorldModelModule(L.LightningModule):
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         return {"optimizer": optimizer,
-                "lr_scheduler": warmup_cosine(optimizer, self.hparams.warmup_steps, self.trainer.max_steps)}
+                "lr_scheduler": warmup_cosine(optimizer, self.hparams.warmup_steps, self.trainer)}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         manifest = getattr(self.trainer.datamodule, "manifest", None) if self._trainer else None

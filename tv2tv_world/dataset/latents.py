@@ -27,19 +27,25 @@ LATENTS_FILE = "latents.npz"
 
 
 def vae_fingerprint(vae: VideoVAE) -> str:
-    """Short hash of the tokenizer's weights and statistics."""
+    """Short hash of the tokenizer's weights and statistics, rounded to fp16.
+
+    The rounding gives the fp16 copy of a tokenizer in a bundle the fingerprint of the full
+    checkpoint, so latents encoded with either serve both.
+    """
     digest = hashlib.sha256()
     for name, tensor in sorted(vae.state_dict().items()):
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().float().numpy().tobytes())
+        value = tensor.detach().cpu()
+        digest.update((value.half() if value.is_floating_point() else value).contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
 
 
 @torch.no_grad()
 def encode_frames(vae: VideoVAE, frames: np.ndarray, batch_chunks: int = 64) -> np.ndarray:
     """(1 + k r, h, w, 3) uint8 frames -> (1 + k, c, h', w') float16 standardised latents."""
+    device = vae.latent_mean.device
     chunks = vae.chunk(to_unit(torch.from_numpy(rearrange(frames, "t h w c -> 1 t c h w"))))[0]
-    return torch.cat([vae.encode(part) for part in chunks.split(batch_chunks)]).half().numpy()
+    return torch.cat([vae.encode(part.to(device)).cpu() for part in chunks.split(batch_chunks)]).half().numpy()
 
 
 def encode_dataset(vae: VideoVAE, data_dir: str | Path, out: str | Path | None = None, progress: bool = True) -> Path:

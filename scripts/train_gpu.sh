@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Train the Forage tokenizer, encode the data and train the world model on one GPU, from the
+# repo's configs (configs/*/forage.yaml + configs/*/gpu.yaml: bf16-mixed, time budgets).
+# Needs data/forage from `tv2tv collect`. Runs land in $RUNS (default runs_gpu); extra
+# arguments for both fits can come in $TV2TV_FIT_ARGS (a smoke test on CPU, say).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${RUNS:-runs_gpu}
+read -r -a extra <<< "${TV2TV_FIT_ARGS:-}"
+device=${ENCODE_DEVICE:-cuda}
+stamp() { echo "[$(date +%T)] $*"; }
+
+stamp "tokenizer"
+tv2tv fit --config configs/vae/forage.yaml --config configs/vae/gpu.yaml \
+  --trainer.logger.init_args.save_dir "$runs" "${extra[@]}"
+vae=$(ls -d "$runs"/vae_forage/version_* | sort -V | tail -1)/checkpoints/last.ckpt
+
+stamp "encode with $vae"
+tv2tv encode --checkpoint "$vae" --data data/forage --device "$device" --quiet
+
+stamp "world model"
+tv2tv fit --config configs/world_model/forage.yaml --config configs/world_model/gpu.yaml \
+  --model.init_args.vae_checkpoint "$vae" --trainer.logger.init_args.save_dir "$runs" "${extra[@]}"
+stamp "done"
