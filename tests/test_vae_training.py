@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -145,3 +146,16 @@ def test_evaluate_vae_reports_psnr_over_every_frame(trained_vae, tiny_dataset, t
     assert report["latent_shape"] == [4, 8, 8] and report["frames_per_latent"] == 4
     run = _tv2tv("evaluate-vae", "--checkpoint", str(tmp_path / "missing.ckpt"), "--data", str(tiny_dataset))
     assert run.returncode == 2 and "missing.ckpt: checkpoint file does not exist" in run.stderr
+
+
+def test_reconstruction_strip_puts_real_frames_over_their_reconstructions(trained_vae, tiny_dataset):
+    from tv2tv_world.dataset.format import Manifest, read_episode
+    from tv2tv_world.vae_evaluation import reconstruction_strip
+
+    vae = VideoVAE.from_checkpoint(trained_vae / "version_1" / "checkpoints" / "last.ckpt")
+    image = reconstruction_strip(vae, tiny_dataset, columns=4, scale=2)
+    size = vae.cfg.frame_size
+    assert image.shape == (2 * size * 2, 4 * size * 2, 3) and image.dtype == np.uint8
+    first = read_episode(tiny_dataset / Manifest.load(tiny_dataset).episodes[0]["file"]).frames
+    assert np.array_equal(image[: size * 2 : 2, : size * 2 : 2], first[1])  # top-left: the real frame 1
+    assert not np.array_equal(image[size * 2 :: 2, : size * 2 : 2], first[1])  # below it: the tokenizer's copy

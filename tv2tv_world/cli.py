@@ -42,11 +42,19 @@ def _data_check(args: argparse.Namespace) -> None:
 
 
 def _evaluate_vae(args: argparse.Namespace) -> None:
-    from tv2tv_world.vae_evaluation import evaluate_vae
+    from PIL import Image
+
+    from tv2tv_world.atomic_file import atomic_path
+    from tv2tv_world.vae_evaluation import evaluate_vae, reconstruction_strip
     from tv2tv_world.video_vae import VideoVAE
 
-    report = evaluate_vae(VideoVAE.from_checkpoint(args.checkpoint), args.data, args.episodes)
+    vae = VideoVAE.from_checkpoint(args.checkpoint)
+    report = evaluate_vae(vae, args.data, args.episodes)
     print(json.dumps(report, indent=1))
+    if args.image:
+        with atomic_path(args.image) as temp:
+            Image.fromarray(reconstruction_strip(vae, args.data)).save(temp, format="PNG")
+        print(f"real (top) vs reconstructed (bottom) frames: {args.image}")
 
 
 def _encode(args: argparse.Namespace) -> None:
@@ -318,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     vae_eval.add_argument("--checkpoint", required=True, help="a video VAE checkpoint from tv2tv fit")
     vae_eval.add_argument("--data", required=True, help="dataset folder (use seeds never trained on)")
     vae_eval.add_argument("--episodes", type=int, default=None, help="at most this many episodes")
+    vae_eval.add_argument("--image", default=None, help="also write a PNG: real frames over their reconstructions")
     vae_eval.set_defaults(run=_evaluate_vae)
 
     evaluate = commands.add_parser(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from einops import rearrange
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from tv2tv_world.dataset.format import Manifest, read_episode
-from tv2tv_world.vae_module import to_unit
+from tv2tv_world.vae_module import to_uint8, to_unit
 from tv2tv_world.video_vae import VideoVAE
 
 
@@ -45,3 +46,18 @@ def evaluate_vae(vae: VideoVAE, data_dir: str | Path, max_episodes: int | None =
         "latent_shape": [vae.cfg.latent_channels, vae.cfg.latent_size, vae.cfg.latent_size],
         "frames_per_latent": vae.cfg.temporal_compression,
     }
+
+
+@torch.no_grad()
+def reconstruction_strip(vae: VideoVAE, data_dir: str | Path, columns: int = 8, scale: int = 3) -> np.ndarray:
+    """(2 h s, columns w s, 3) uint8: frames of the dataset's first episode at evenly spaced times
+    (top row) over their reconstructions (bottom row), scaled `scale`x nearest-neighbour."""
+    manifest = Manifest.load(data_dir)
+    episode = read_episode(Path(data_dir) / manifest.episodes[0]["file"])
+    frames = to_unit(torch.from_numpy(rearrange(episode.frames, "t h w c -> 1 t c h w")))
+    chunks = vae.chunk(frames)[0]
+    recon = vae.unchunk(torch.cat([vae.decode(vae.encode(part)) for part in chunks.split(64)])[None])[0]
+    picks = torch.linspace(1, len(recon) - 1, columns).long()
+    rows = torch.stack([frames[0, picks], recon[picks].clamp(-1, 1)])  # (2, columns, c, h, w)
+    image = rearrange(to_uint8(rows), "two n c h w -> (two h) (n w) c").numpy()
+    return image.repeat(scale, axis=0).repeat(scale, axis=1)
