@@ -17,6 +17,7 @@ import platform
 import resource
 import time
 from collections.abc import Callable
+from pathlib import Path
 from queue import Empty
 
 import numpy as np
@@ -25,7 +26,7 @@ import torch
 from tv2tv_world.envs.imagination import ImaginationEnv, make_real_env
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
 from tv2tv_world.sampler import Sampler, SamplerConfig
-from tv2tv_world.world_model_checkpoint import LoadedWorldModel
+from tv2tv_world.world_model_checkpoint import LoadedWorldModel, load_world_model
 
 FLOW_STEPS = (1, 2, 4, 8)
 
@@ -39,19 +40,27 @@ def timed(fn: Callable[[], object], repeats: int) -> float:
     return (time.perf_counter() - began) / repeats
 
 
-def isolated(fn: Callable[..., dict], *args) -> dict:
-    """Run `fn(*args)` in a forked child; its result plus `peak_rss_mb`, the child's peak resident memory."""
-    def child(queue, *a):
-        try:
-            result = fn(*a)
-        except Exception as err:  # reported by the parent, with the case's name
-            queue.put({"error": f"{type(err).__name__}: {err}"})
-            return
-        queue.put({**result, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+def _run_case(queue, fn: Callable[..., dict], checkpoint: str | Path, args: tuple, threads: int) -> None:
+    torch.set_num_threads(threads)
+    try:
+        result = fn(load_world_model(checkpoint), *args)
+    except Exception as err:  # reported by the parent, with the case's name
+        queue.put({"error": f"{type(err).__name__}: {err}"})
+        return
+    queue.put({**result, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
-    context = multiprocessing.get_context("fork")
+
+def isolated(fn: Callable[..., dict], checkpoint: str | Path, *args) -> dict:
+    """Run `fn(load_world_model(checkpoint), *args)` in a fresh child process with this process's
+    torch thread count; its result plus `peak_rss_mb`, the child's peak resident memory.
+
+    Spawned, not forked: a child forked after the parent ran multi-threaded torch ops hangs in
+    its first parallel region (the OpenMP pool does not survive a fork), and a fresh process
+    measures the case's own memory.
+    """
+    context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=child, args=(queue, *args))
+    process = context.Process(target=_run_case, args=(queue, fn, str(checkpoint), args, torch.get_num_threads()))
     process.start()
     while True:
         try:
@@ -174,24 +183,28 @@ def training_speed(loaded: LoadedWorldModel, precision: str, batch: int = 8, win
             "fraction_of_peak": achieved / peak}
 
 
-def run_bench(loaded: LoadedWorldModel, quick: bool = False) -> dict:
-    """Every measurement above; `quick` skips the long-rollout, cache and bf16 cases (for tests)."""
+def model_size(loaded: LoadedWorldModel) -> dict:
+    return {"parameters": sum(p.numel() for p in loaded.model.parameters())}
+
+
+def run_bench(checkpoint: str | Path, quick: bool = False) -> dict:
+    """Every measurement above, each in its own child; `quick` skips the long-rollout, cache and bf16 cases (for tests)."""
     result = {"machine": f"{platform.machine()} {platform.processor()}".strip(),
               "torch_threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d"),
-              "model_parameters": sum(p.numel() for p in loaded.model.parameters())}
-    result["real_game"] = isolated(real_game_speed, loaded)
-    result["sampler"] = {f"batch {b}, {f} flow steps": isolated(sampler_speed, loaded, b, f)
+              "model_parameters": isolated(model_size, checkpoint)["parameters"]}
+    result["real_game"] = isolated(real_game_speed, checkpoint)
+    result["sampler"] = {f"batch {b}, {f} flow steps": isolated(sampler_speed, checkpoint, b, f)
                          for b in (1, 64) for f in ((1, 2) if quick else FLOW_STEPS)}
-    result["env"] = {"single": isolated(env_speed, loaded, 1), f"vector {16 if quick else 64}": isolated(env_speed, loaded, 16 if quick else 64)}
+    result["env"] = {"single": isolated(env_speed, checkpoint, 1), f"vector {16 if quick else 64}": isolated(env_speed, checkpoint, 16 if quick else 64)}
     vector = next(v for k, v in result["env"].items() if k.startswith("vector"))
     result["env"]["vector_speedup_per_env"] = vector["env_steps_per_s"] / result["env"]["single"]["env_steps_per_s"]
     if not quick:
-        result["step_time_growth_s"] = isolated(step_time_growth, loaded)
-        result["kv_cache_at_step_256"] = isolated(cache_worth, loaded)
+        result["step_time_growth_s"] = isolated(step_time_growth, checkpoint)
+        result["kv_cache_at_step_256"] = isolated(cache_worth, checkpoint)
     # bf16 is timed once: where the CPU lacks bf16 instructions it is emulated and ~30x slower
-    result["training"] = {"fp32": isolated(training_speed, loaded, "fp32")}
+    result["training"] = {"fp32": isolated(training_speed, checkpoint, "fp32")}
     if not quick:
-        result["training"]["bf16"] = isolated(training_speed, loaded, "bf16", 8, 8, 1)
+        result["training"]["bf16"] = isolated(training_speed, checkpoint, "bf16", 8, 8, 1)
     return result
 
 

@@ -240,7 +240,8 @@ def _bench(args: argparse.Namespace) -> None:
     from tv2tv_world.world_model_checkpoint import load_world_model
 
     torch_threads(args.threads)
-    result = run_bench(load_world_model(args.checkpoint), quick=args.quick)
+    load_world_model(args.checkpoint)  # a missing or wrong checkpoint fails here, before any case starts
+    result = run_bench(args.checkpoint, quick=args.quick)
     table = bench_table(result)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
