@@ -11,7 +11,7 @@ from tv2tv_world.envs.imagination import ImaginationEnv, make_real_env
 from tv2tv_world.key_map import idle_action, key_bindings
 from tv2tv_world.play_session import PlaySession
 from tv2tv_world.play_window import PlayWindow
-from tv2tv_world.player import Player, ReplayPlayer
+from tv2tv_world.player import FramePacer, Player, ReplayPlayer
 from tv2tv_world.rollout_file import Rollout, RolloutFileError
 from tv2tv_world.video_recorder import VideoRecorder
 from tv2tv_world.world_model_checkpoint import load_world_model
@@ -134,3 +134,29 @@ def test_play_command_records_off_screen(tiny_world_model, tmp_path, monkeypatch
     rollout = Rollout.load(tmp_path / "r.npz")
     assert imageio.get_reader(tmp_path / "p.mp4").count_frames() == len(rollout.frames)
     assert len(rollout.texts) == 2 and all(rollout.texts)  # off-screen play is a free run: the model wrote them
+
+
+def test_frame_pacer_makes_up_for_a_slow_frame_and_gives_up_beyond_its_slack(monkeypatch):
+    import tv2tv_world.player as player
+
+    now, sleeps = [0.0], []
+
+    def sleep(seconds):
+        sleeps.append(round(seconds, 6))
+        now[0] += seconds
+
+    monkeypatch.setattr(player.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(player.time, "sleep", sleep)
+    pacer = FramePacer(fps=10, slack=0.5)  # a frame every 0.1 s
+    pacer.wait()
+    assert sleeps == [0.1]  # on time: waits for the next frame's slot
+    now[0] += 0.25  # the model's tick: 0.15 s late
+    pacer.wait()
+    pacer.wait()
+    assert sleeps == [0.1]  # the next frames come at once to catch up
+    pacer.wait()
+    assert sleeps == [0.1, 0.05]  # caught up at 0.4 s: back on the 0.1 s grid
+    now[0] += 2.0  # far behind (a reset, a slow machine): start a new schedule, no burst
+    pacer.wait()
+    pacer.wait()
+    assert sleeps == [0.1, 0.05, 0.1]

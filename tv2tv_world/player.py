@@ -36,6 +36,27 @@ class FpsMeter:
         return (len(self.times) - 1) / span if span > 0 else 0.0
 
 
+class FramePacer:
+    """Holds a loop to `fps` on average: frame k is due at start + k / fps.
+
+    A frame that took long (the tick that runs the model) is made up by showing the next ones
+    without waiting, up to `slack` seconds behind; beyond that the schedule restarts, so a
+    machine too slow for real time runs as fast as it can instead of bursting later.
+    """
+
+    def __init__(self, fps: float, slack: float = 0.5):
+        self.period, self.slack = 1.0 / fps, slack
+        self.due = time.perf_counter()
+
+    def wait(self) -> None:
+        self.due += self.period
+        now = time.perf_counter()
+        if self.due > now:
+            time.sleep(self.due - now)
+        elif now - self.due > self.slack:
+            self.due = now
+
+
 class Player:
     """Live play: each tick shows the next frame of the current decision; when none is left, the next decision
     is taken from (in this order) typed text, the last movement key pressed, a key held down, the
@@ -71,9 +92,9 @@ class Player:
 
     def run(self) -> float:
         """Play until quit (or max_steps); the frames per second achieved over the whole run."""
-        clock, began, shown = self.pg.time.Clock(), time.perf_counter(), len(self.session.frames)
+        pacer, began, shown = FramePacer(self.session.rollout.fps), time.perf_counter(), len(self.session.frames)
         while self.tick():
-            clock.tick(self.session.rollout.fps)
+            pacer.wait()
         return (len(self.session.frames) - shown) / max(time.perf_counter() - began, 1e-9)
 
     def tick(self) -> bool:
@@ -170,9 +191,9 @@ class ReplayPlayer:
         self.psnr = rollout.meta.get("psnr")
 
     def run(self) -> None:
-        clock = self.pg.time.Clock()
+        pacer = FramePacer(self.rollout.fps)
         while self.tick():
-            clock.tick(self.rollout.fps)
+            pacer.wait()
 
     def tick(self) -> bool:
         """Show the frame at the current position, then move on by the speed; False at the end or on quit."""
