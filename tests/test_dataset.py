@@ -91,7 +91,9 @@ def _shards(folder: Path) -> list[Path]:
 def test_killed_collection_leaves_no_partial_shard_and_resumes(tmp_path, sig):
     cmd = [sys.executable, "-m", "tv2tv_world.cli", "collect", "--env", "tv2tv_world/Forage-v0", "--episodes", "40",
            "--out", str(tmp_path), "--quiet", "--env-kwargs", json.dumps({"max_steps": 256})]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    # A shell's background job ignores SIGINT and its children inherit that: give the child the default back.
+    default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     deadline = time.time() + 60
     while len(_shards(tmp_path)) < 2 and time.time() < deadline:
         time.sleep(0.05)
