@@ -15,6 +15,16 @@ from tv2tv_world.video_vae import VideoVAE
 
 
 @torch.no_grad()
+def reconstruct(vae: VideoVAE, frames: np.ndarray, batch_chunks: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """(t, h, w, 3) uint8 frames of an episode -> the frames and their chunk-by-chunk
+    reconstruction, each (t, 3, h, w) in [-1, 1] (the reconstruction unclamped)."""
+    frames = to_unit(torch.from_numpy(rearrange(frames, "t h w c -> 1 t c h w")))
+    chunks = vae.chunk(frames)[0]  # (n, c, r, h, w)
+    recon = torch.cat([vae.decode(vae.encode(part)) for part in chunks.split(batch_chunks)])
+    return frames[0], vae.unchunk(recon[None])[0]
+
+
+@torch.no_grad()
 def evaluate_vae(vae: VideoVAE, data_dir: str | Path, max_episodes: int | None = None, batch_chunks: int = 64) -> dict:
     """Encode and decode every episode chunk by chunk; PSNR/SSIM over all frames.
 
@@ -26,11 +36,9 @@ def evaluate_vae(vae: VideoVAE, data_dir: str | Path, max_episodes: int | None =
     squared, frames_seen, frame_psnrs, ssims = 0.0, 0, [], []
     for entry in manifest.episodes[:max_episodes]:
         episode = read_episode(Path(data_dir) / entry["file"])
-        frames = to_unit(torch.from_numpy(rearrange(episode.frames, "t h w c -> 1 t c h w")))
-        chunks = vae.chunk(frames)[0]  # (n, c, r, h, w)
-        recon = torch.cat([vae.decode(vae.encode(part)) for part in chunks.split(batch_chunks)])
-        pred = (vae.unchunk(recon[None])[0].clamp(-1, 1) + 1) / 2  # (t, c, h, w) in [0, 1]
-        target = (frames[0] + 1) / 2
+        frames, recon = reconstruct(vae, episode.frames, batch_chunks)
+        pred = (recon.clamp(-1, 1) + 1) / 2  # (t, c, h, w) in [0, 1]
+        target = (frames + 1) / 2
         per_frame = (pred - target).pow(2).mean(dim=(1, 2, 3))
         squared += float(per_frame.sum())
         frames_seen += len(per_frame)
@@ -54,10 +62,8 @@ def reconstruction_strip(vae: VideoVAE, data_dir: str | Path, columns: int = 8, 
     (top row) over their reconstructions (bottom row), scaled `scale`x nearest-neighbour."""
     manifest = Manifest.load(data_dir)
     episode = read_episode(Path(data_dir) / manifest.episodes[0]["file"])
-    frames = to_unit(torch.from_numpy(rearrange(episode.frames, "t h w c -> 1 t c h w")))
-    chunks = vae.chunk(frames)[0]
-    recon = vae.unchunk(torch.cat([vae.decode(vae.encode(part)) for part in chunks.split(64)])[None])[0]
+    frames, recon = reconstruct(vae, episode.frames)
     picks = torch.linspace(1, len(recon) - 1, columns).long()
-    rows = torch.stack([frames[0, picks], recon[picks].clamp(-1, 1)])  # (2, columns, c, h, w)
+    rows = torch.stack([frames[picks], recon[picks].clamp(-1, 1)])  # (2, columns, c, h, w)
     image = rearrange(to_uint8(rows), "two n c h w -> (two h) (n w) c").numpy()
     return image.repeat(scale, axis=0).repeat(scale, axis=1)
