@@ -176,3 +176,21 @@ def test_train_ac_command_writes_a_policy(tiny_world_model, encoded, tiny_datase
           "--iterations", "1", "--num-envs", "2", "--horizon", "2", "--flow-steps", "1", "--quiet"])
     net, meta = load_actor_critic(tmp_path / "ac.pt")
     assert meta["config"]["iterations"] == 1 and meta["world_model"] == str(tiny_world_model)
+
+
+def test_encode_takes_a_world_models_tokenizer_so_train_ac_accepts_its_latents(tiny_world_model, tiny_dataset, tmp_path):
+    import shutil
+
+    from tv2tv_world.dataset.latents import LATENTS_FILE, load_latents, vae_fingerprint
+    from tv2tv_world.world_model_checkpoint import load_world_model
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    (data / LATENTS_FILE).unlink(missing_ok=True)
+    main(["encode", "--checkpoint", str(tiny_world_model), "--data", str(data), "--quiet"])
+    files = [e["file"] for e in json.loads((data / "manifest.json").read_text())["episodes"]]
+    _, fingerprint = load_latents(data / LATENTS_FILE, files)
+    assert fingerprint == vae_fingerprint(load_world_model(tiny_world_model).vae)
+    main(["train-ac", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out", str(tmp_path / "ac.pt"),
+          "--iterations", "1", "--num-envs", "2", "--horizon", "2", "--flow-steps", "1", "--quiet"])
+    assert (tmp_path / "ac.pt").is_file()

@@ -59,9 +59,9 @@ def _evaluate_vae(args: argparse.Namespace) -> None:
 
 def _encode(args: argparse.Namespace) -> None:
     from tv2tv_world.dataset.latents import encode_dataset
-    from tv2tv_world.video_vae import VideoVAE
+    from tv2tv_world.world_model_checkpoint import load_tokenizer
 
-    vae = VideoVAE.from_checkpoint(args.checkpoint).to(args.device)
+    vae = load_tokenizer(args.checkpoint).to(args.device)
     out = encode_dataset(vae, args.data, args.out, progress=not args.quiet)
     print(f"latents written to {out}")
 
@@ -134,7 +134,7 @@ def _train_ac(args: argparse.Namespace) -> None:
     latents, fingerprint = load_latents(Path(args.data) / LATENTS_FILE, [e["file"] for e in manifest.episodes])
     if fingerprint != vae_fingerprint(loaded.vae):
         raise DatasetError(f"{args.data}/{LATENTS_FILE} was encoded by another tokenizer than {args.checkpoint}'s; "
-                           "re-run `tv2tv encode` with that tokenizer")
+                           f"re-run `tv2tv encode --checkpoint {args.checkpoint} --data {args.data}`")
     config = ImaginedACConfig(iterations=args.iterations, num_envs=args.num_envs, horizon=args.horizon,
                               flow_steps=args.flow_steps, seed=args.seed)
     net = train_imagined_ac(loaded, np.concatenate(latents).astype(np.float32), config,
@@ -351,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
         "encode", help="encode a dataset once with a trained tokenizer (world models train on the latents)",
         description="Write DATA/latents.npz: every episode's chunks as latents of the given video tokenizer.",
     )
-    encode.add_argument("--checkpoint", required=True, help="a video VAE checkpoint from tv2tv fit")
+    encode.add_argument("--checkpoint", required=True,
+                        help="a video VAE checkpoint from tv2tv fit, or a world model (its tokenizer; 'forage' too)")
     encode.add_argument("--data", required=True, help="dataset folder from tv2tv collect")
     encode.add_argument("--out", default=None, help="output file (default: DATA/latents.npz)")
     encode.add_argument("--quiet", action="store_true", help="no progress bar")

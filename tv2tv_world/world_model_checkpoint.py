@@ -53,3 +53,12 @@ def load_world_model(path: str | Path) -> LoadedWorldModel:
     window = checkpoint.get("datamodule_hyper_parameters", {}).get("window")
     return LoadedWorldModel(model.eval(), vae.eval(), meta.get("game"), meta.get("text_mode", "per_step"), path,
                             int(window) if window else None)
+
+
+def load_tokenizer(path: str | Path) -> VideoVAE:
+    """The video tokenizer of a `tv2tv fit` tokenizer checkpoint, or the one a world model carries
+    (a bundled model by name too), in eval mode on the CPU."""
+    path = resolve_checkpoint(path)
+    if load_checkpoint(path, kind=None)["tv2tv"]["kind"] == "world_model":
+        return load_world_model(path).vae
+    return VideoVAE.from_checkpoint(path)
