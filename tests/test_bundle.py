@@ -12,11 +12,12 @@ from tv2tv_world.world_model_checkpoint import load_world_model
 
 
 def test_quantize_keeps_every_row_within_half_a_step():
-    weights = torch.randn(64, 32) * torch.linspace(0.01, 3, 64)[:, None]
+    weights = torch.randn(64, 32, generator=torch.Generator().manual_seed(0)) * torch.linspace(0.01, 3, 64)[:, None]
     values, scale = quantize(weights)
     assert values.dtype == torch.int8 and scale.shape == (64,)
     error = (values.float() * scale.float()[:, None] - weights).abs()
-    assert bool((error <= scale.float()[:, None] * 0.5 + 1e-3).all())
+    # half a step, plus what storing the scale in fp16 (relative error <= 2**-11) costs at |value| <= 127
+    assert bool((error <= scale.float()[:, None] * (0.5 + 127 * 2**-11)).all())
 
 
 def test_a_bundle_is_the_same_model_in_a_smaller_file(tiny_world_model, tmp_path):
