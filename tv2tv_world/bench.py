@@ -183,15 +183,12 @@ def training_speed(loaded: LoadedWorldModel, precision: str, batch: int = 8, win
             "fraction_of_peak": achieved / peak}
 
 
-def model_size(loaded: LoadedWorldModel) -> dict:
-    return {"parameters": sum(p.numel() for p in loaded.model.parameters())}
-
-
 def run_bench(checkpoint: str | Path, quick: bool = False) -> dict:
-    """Every measurement above, each in its own child; `quick` skips the long-rollout, cache and bf16 cases (for tests)."""
+    """Every measurement above, each in its own child (loading the model here first checks the checkpoint);
+    `quick` skips the long-rollout, cache and bf16 cases (for tests)."""
     result = {"machine": f"{platform.machine()} {platform.processor()}".strip(),
               "torch_threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d"),
-              "model_parameters": isolated(model_size, checkpoint)["parameters"]}
+              "model_parameters": sum(p.numel() for p in load_world_model(checkpoint).model.parameters())}
     result["real_game"] = isolated(real_game_speed, checkpoint)
     result["sampler"] = {f"batch {b}, {f} flow steps": isolated(sampler_speed, checkpoint, b, f)
                          for b in (1, 64) for f in ((1, 2) if quick else FLOW_STEPS)}

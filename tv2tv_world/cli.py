@@ -237,10 +237,8 @@ def _bundle(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> None:
     from tv2tv_world.atomic_file import atomic_path
     from tv2tv_world.bench import bench_table, run_bench
-    from tv2tv_world.world_model_checkpoint import load_world_model
 
     torch_threads(args.threads)
-    load_world_model(args.checkpoint)  # a missing or wrong checkpoint fails here, before any case starts
     result = run_bench(args.checkpoint, quick=args.quick)
     table = bench_table(result)
     out = Path(args.out)

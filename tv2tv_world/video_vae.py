@@ -197,7 +197,12 @@ class VideoVAE(nn.Module):
     @classmethod
     def from_checkpoint(cls, path) -> VideoVAE:
         """The trained tokenizer from a `tv2tv fit` checkpoint of the video VAE, in eval mode."""
-        checkpoint = load_checkpoint(path, kind="video_vae")
+        return cls.from_loaded(load_checkpoint(path, kind="video_vae"))
+
+    @classmethod
+    def from_loaded(cls, checkpoint: dict) -> VideoVAE:
+        """The tokenizer in a loaded checkpoint (its `vae_config` and `vae.*` weights, fp32), in eval mode:
+        a tokenizer's own checkpoint, or a world model's, which carries its tokenizer the same way."""
         vae = cls(VideoVAEConfig(**checkpoint["tv2tv"]["vae_config"]))
         vae.load_state_dict(module_state(checkpoint, "vae"))
         return vae.eval()

@@ -9,7 +9,7 @@ from tv2tv_world.bundle import dequantize, resolve_checkpoint
 from tv2tv_world.checkpoint import CheckpointError, load_checkpoint, module_state
 from tv2tv_world.mot import MoTConfig
 from tv2tv_world.text_tokenizer import ByteTokenizer
-from tv2tv_world.video_vae import VideoVAE, VideoVAEConfig
+from tv2tv_world.video_vae import VideoVAE
 from tv2tv_world.world_model import FlowConfig, WorldModel
 
 
@@ -42,8 +42,7 @@ def load_world_model(path: str | Path) -> LoadedWorldModel:
     checkpoint = dequantize(load_checkpoint(path, kind="world_model"))
     meta = checkpoint["tv2tv"]
     try:
-        vae = VideoVAE(VideoVAEConfig(**meta["vae_config"]))
-        vae.load_state_dict(module_state(checkpoint, "vae"))
+        vae = VideoVAE.from_loaded(checkpoint)
         model = WorldModel(MoTConfig(**meta["mot_config"]), FlowConfig(**meta["flow_config"]),
                            ByteTokenizer.from_dict(meta["tokenizer"]))
         model.load_state_dict(module_state(checkpoint, "model"))
@@ -59,6 +58,7 @@ def load_tokenizer(path: str | Path) -> VideoVAE:
     """The video tokenizer of a `tv2tv fit` tokenizer checkpoint, or the one a world model carries
     (a bundled model by name too), in eval mode on the CPU."""
     path = resolve_checkpoint(path)
-    if load_checkpoint(path, kind=None)["tv2tv"]["kind"] == "world_model":
-        return load_world_model(path).vae
-    return VideoVAE.from_checkpoint(path)
+    checkpoint = load_checkpoint(path, kind=None)
+    if checkpoint["tv2tv"]["kind"] not in ("video_vae", "world_model"):
+        raise CheckpointError(f"{path}: is a {checkpoint['tv2tv']['kind']!r} checkpoint, expected a tokenizer or a world model")
+    return VideoVAE.from_loaded(dequantize(checkpoint))
