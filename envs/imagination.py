@@ -78,7 +78,9 @@ class ImaginationEnv(gym.Env):
     `observation`, `horizon`, `flow_steps`, `guidance`, `context_steps` (default: the anchor plus
     the training window, the longest context the model has seen), `temperature`,
     `termination_threshold`, `render_mode` ("rgb_array" or "human"), `shared_noise` (vectorized:
-    every sub-env draws its chunks from the same noise, so planners compare plans, not luck).
+    every sub-env draws its chunks from the same noise, so planners compare plans, not luck),
+    `device` (where the model runs when loaded from a path, default the CPU; observations are
+    NumPy arrays either way, and a seed draws the same noise on every device).
     """
 
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 15}
@@ -86,7 +88,7 @@ class ImaginationEnv(gym.Env):
     def __init__(self, checkpoint: str | Path | LoadedWorldModel, action_mode: str = "discrete", observation: str = "rgb",
                  horizon: int = 1000, flow_steps: int = 8, guidance: float = 1.0, context_steps: int | None = None,
                  temperature: float = 0.7, termination_threshold: float = 0.5, render_mode: str | None = None,
-                 shared_noise: bool = False):
+                 shared_noise: bool = False, device: str | None = None):
         if action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
         if observation not in OBSERVATIONS:
@@ -98,7 +100,10 @@ class ImaginationEnv(gym.Env):
         self.termination_threshold = termination_threshold
         if not isinstance(horizon, int) or horizon < 1:
             raise ValueError(f"horizon must be an int >= 1, got {horizon!r}")
-        self.loaded = checkpoint if isinstance(checkpoint, LoadedWorldModel) else load_world_model(checkpoint)
+        self.loaded = checkpoint if isinstance(checkpoint, LoadedWorldModel) else load_world_model(checkpoint, device or "cpu")
+        if device is not None and self.loaded.device.type != torch.device(device).type:
+            raise ValueError(f"the given model is on {self.loaded.device}, not on device={device!r}: load it there "
+                             "(load_world_model(path, device)) or leave device out")
         if self.loaded.game is None:
             raise ValueError(f"{self.loaded.path}: the checkpoint does not name its game")
         if self.loaded.text_mode != "per_step":
@@ -142,7 +147,7 @@ class ImaginationEnv(gym.Env):
         chunk = self.anchor_chunk(frames)
         self._generator.manual_seed(int(self.np_random.integers(2**63 - 1)))
         with torch.no_grad():
-            anchor = self.loaded.vae.encode(chunk)  # (1, c, h, w)
+            anchor = self.loaded.vae.encode(chunk.to(self.loaded.device)).cpu()  # (1, c, h, w)
         self._ctx = self.sampler.start(anchor)
         self._frame = rearrange(to_uint8(chunk[0, :, -1]), "c h w -> h w c").numpy()
         self._latent = anchor[0].numpy()
@@ -160,9 +165,9 @@ class ImaginationEnv(gym.Env):
         text = self.action_text(action)
         result: StepResult = self.sampler.step(self._ctx, [text], generator=self._generator)
         with torch.no_grad():
-            chunk = self.loaded.vae.decode(result.latents)[0]  # (3, r, h, w)
+            chunk = self.loaded.vae.decode(result.latents)[0].cpu()  # (3, r, h, w)
         frames = rearrange(to_uint8(chunk), "c r h w -> r h w c").numpy()
-        self._frame, self._latent = frames[-1], result.latents[0].numpy()
+        self._frame, self._latent = frames[-1], result.latents[0].cpu().numpy()
         self._steps += 1
         probability = float(result.termination[0])
         terminated, truncated = probability > self.termination_threshold, self._steps >= self.horizon

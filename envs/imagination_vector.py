@@ -35,7 +35,9 @@ class ImaginationVectorEnv(VectorEnv):
     def __init__(self, num_envs: int, checkpoint: str | Path | LoadedWorldModel, **kwargs):
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
-        loaded = checkpoint if isinstance(checkpoint, LoadedWorldModel) else load_world_model(checkpoint)
+        if not isinstance(checkpoint, LoadedWorldModel):
+            checkpoint = load_world_model(checkpoint, kwargs.get("device") or "cpu")
+        loaded = checkpoint
         self.single = ImaginationEnv(loaded, **kwargs)  # spaces, action checks and start frames come from here
         self.num_envs = num_envs
         self.metadata = {**self.single.metadata, "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -79,9 +81,9 @@ class ImaginationVectorEnv(VectorEnv):
         observations = self._observations.copy()
         if active.any():
             result = self.sampler.step(self._ctx, texts, generator=self._generator, active=active.tolist())
-            latents = result.latents[torch.from_numpy(active)]
+            latents = result.latents[torch.from_numpy(active).to(result.latents.device)]
             if self.single.observation == "latent":  # planners score latents: no pixels decoded
-                observations[active] = latents.numpy().astype(np.float32)
+                observations[active] = self._observe(None, latents)
             else:
                 with torch.no_grad():
                     frames = self.vae.decode(latents)  # (a, 3, r, h, w)
@@ -124,7 +126,7 @@ class ImaginationVectorEnv(VectorEnv):
         """Reset the real games `envs`: anchor latents (n, c, h, w) and their start frames (n, 3, h, w) in [-1, 1]."""
         chunks = torch.cat([self.single.anchor_chunk(self._real[i].reset(seed=s)[0]) for i, s in zip(envs, seeds)])
         with torch.no_grad():
-            return self.vae.encode(chunks), chunks[:, :, -1]
+            return self.vae.encode(chunks.to(self.single.loaded.device)), chunks[:, :, -1]
 
     def _given_starts(self, options: dict) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Anchors (n, c, h, w) and start frames (n, 3, h, w) from reset options; (None, None) when none are given.
@@ -143,7 +145,7 @@ class ImaginationVectorEnv(VectorEnv):
             if self.single.observation == "latent":
                 return anchors, None
             with torch.no_grad():
-                return anchors, self.vae.decode(anchors)[:, :, -1]
+                return anchors, self.vae.decode(anchors.to(self.single.loaded.device))[:, :, -1]
         if "frames" in options:
             frames = options["frames"]
             per_env = isinstance(frames, (list, tuple))
@@ -151,12 +153,12 @@ class ImaginationVectorEnv(VectorEnv):
                 raise ValueError(f"got {len(frames)} start frames for {n} envs")
             chunks = torch.cat([self.single.anchor_chunk(f) for f in (frames if per_env else [frames])])
             with torch.no_grad():
-                anchors = self.vae.encode(chunks)  # a shared start is encoded once
+                anchors = self.vae.encode(chunks.to(self.single.loaded.device))  # a shared start is encoded once
             return anchors.expand(n, -1, -1, -1).contiguous(), chunks[:, :, -1].expand(n, -1, -1, -1)
         return None, None
 
     def _observe(self, frames: torch.Tensor | None, latents: torch.Tensor) -> np.ndarray:
         """frames (n, 3, h, w) in [-1, 1] (None with latent observations), latents (n, c, h, w) -> the observation batch."""
         if self.single.observation == "latent":
-            return latents.numpy().astype(np.float32)
-        return rearrange(to_uint8(frames), "n c h w -> n h w c").numpy()
+            return latents.cpu().numpy().astype(np.float32)
+        return rearrange(to_uint8(frames.cpu()), "n c h w -> n h w c").numpy()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+import torch
+
 from tv2tv_world.cli import main
 
 
@@ -16,3 +19,10 @@ def test_quick_bench_writes_json_and_a_table(tiny_world_model, tmp_path, capsys)
     for t in result["training"].values():
         assert t["achieved_flops"] > 0 and 0 < t["fraction_of_peak"]
     assert "| training step, fp32" in out.with_suffix(".md").read_text() and "matmul peak" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")
+def test_bench_on_a_missing_gpu_is_a_named_error(tiny_world_model, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--checkpoint", str(tiny_world_model), "--out", str(tmp_path / "b.json"), "--device", "cuda"])
+    assert "device 'cuda': no CUDA GPU" in capsys.readouterr().err and not (tmp_path / "b.json").exists()

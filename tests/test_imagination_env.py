@@ -106,6 +106,8 @@ def test_bad_actions_and_stepping_after_the_end_are_named_errors(loaded):
         text_env.step(3)
     with pytest.raises(ValueError, match="action_mode must be one of"):
         _env(loaded, action_mode="keys")
+    with pytest.raises(ValueError, match="the given model is on cpu"):
+        _env(loaded, device="cuda")
 
 
 def test_vector_env_steps_all_games_in_one_batch_with_next_step_autoreset(tiny_world_model, loaded):

@@ -5,8 +5,9 @@ real game's steps/s; step time at rollout steps 10, 100 and 1000 (the sliding wi
 flat); one step with the KV cache against recomputing the whole context, at step 256; the
 vector env against one env. Training: tokens/s of a world-model training step and its achieved
 FLOP/s (counted by torch's FlopCounterMode) as a share of this machine's measured matmul peak at
-the same precision, fp32 and bf16 autocast. Every case runs in a forked child process, whose
-peak resident memory is reported with it.
+the same precision, fp32 and bf16 autocast. Every case runs in a spawned child process, whose
+peak resident memory (and peak GPU memory, on a GPU) is reported with it. `device="cuda"` runs
+the model on a GPU: the same cases, the real game still on the CPU.
 """
 
 from __future__ import annotations
@@ -31,28 +32,40 @@ from tv2tv_world.world_model_checkpoint import LoadedWorldModel, load_world_mode
 FLOW_STEPS = (1, 2, 4, 8)
 
 
+def _synchronize() -> None:
+    """Wait for queued GPU work, so a timer sees it (nothing to wait for on the CPU)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def timed(fn: Callable[[], object], repeats: int) -> float:
-    """Mean seconds per call after one warm-up call."""
+    """Mean seconds per call after one warm-up call (GPU work included)."""
     fn()
+    _synchronize()
     began = time.perf_counter()
     for _ in range(repeats):
         fn()
+    _synchronize()
     return (time.perf_counter() - began) / repeats
 
 
-def _run_case(queue, fn: Callable[..., dict], checkpoint: str | Path, args: tuple, threads: int) -> None:
+def _run_case(queue, fn: Callable[..., dict], checkpoint: str | Path, args: tuple, threads: int, device: str) -> None:
     torch.set_num_threads(threads)
     try:
-        result = fn(load_world_model(checkpoint), *args)
+        result = fn(load_world_model(checkpoint, device), *args)
     except Exception as err:  # reported by the parent, with the case's name
         queue.put({"error": f"{type(err).__name__}: {err}"})
         return
-    queue.put({**result, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    memory = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if torch.device(device).type == "cuda":
+        memory["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    queue.put({**result, **memory})
 
 
-def isolated(fn: Callable[..., dict], checkpoint: str | Path, *args) -> dict:
-    """Run `fn(load_world_model(checkpoint), *args)` in a fresh child process with this process's
-    torch thread count; its result plus `peak_rss_mb`, the child's peak resident memory.
+def isolated(fn: Callable[..., dict], checkpoint: str | Path, *args, device: str = "cpu") -> dict:
+    """Run `fn(load_world_model(checkpoint, device), *args)` in a fresh child process with this process's
+    torch thread count; its result plus `peak_rss_mb`, the child's peak resident memory (and
+    `peak_gpu_mb` on a GPU).
 
     Spawned, not forked: a child forked after the parent ran multi-threaded torch ops hangs in
     its first parallel region (the OpenMP pool does not survive a fork), and a fresh process
@@ -60,7 +73,7 @@ def isolated(fn: Callable[..., dict], checkpoint: str | Path, *args) -> dict:
     """
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_run_case, args=(queue, fn, str(checkpoint), args, torch.get_num_threads()))
+    process = context.Process(target=_run_case, args=(queue, fn, str(checkpoint), args, torch.get_num_threads(), device))
     process.start()
     while True:
         try:
@@ -100,6 +113,7 @@ def step_time_growth(loaded: LoadedWorldModel, at: tuple[int, ...] = (10, 100, 1
     for step in range(1, max(at) + 6):
         began = time.perf_counter()
         sampler.step(ctx, texts)
+        _synchronize()
         for a in at:
             if a <= step < a + 5:
                 found.setdefault(str(a), []).append(time.perf_counter() - began)
@@ -147,9 +161,10 @@ def real_game_speed(loaded: LoadedWorldModel, repeats: int = 300) -> dict:
     return {"decisions_per_s": decisions, "frames_per_s": decisions * int(loaded.game["action_repeat"])}
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 1024, repeats: int = 3) -> float:
-    """Measured FLOP/s of an n x n matmul at `dtype` on this machine."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 1024, repeats: int = 3) -> float:
+    """Measured FLOP/s of an n x n matmul at `dtype` on `device` (n 8192 on a GPU, which 1024 cannot fill)."""
+    n = 8192 if device.type == "cuda" else n
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
     return 2 * n**3 / timed(lambda: a @ b, repeats)
 
 
@@ -157,16 +172,16 @@ def training_speed(loaded: LoadedWorldModel, precision: str, batch: int = 8, win
     """Tokens/s and achieved FLOP/s of a world-model training step (forward, backward, AdamW) on random latents."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    model = copy.deepcopy(loaded.model).train()
+    model, device = copy.deepcopy(loaded.model).train(), loaded.device
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     lat = loaded.vae.cfg
-    latents = torch.randn(batch, 1 + window, lat.latent_channels, lat.latent_size, lat.latent_size)
+    latents = torch.randn(batch, 1 + window, lat.latent_channels, lat.latent_size, lat.latent_size, device=device)
     texts = [[loaded.game["action_texts"][1]] * window for _ in range(batch)]
-    zeros = torch.zeros(batch, window)
+    zeros = torch.zeros(batch, window, device=device)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             loss = model.loss(latents, texts, zeros, zeros)["loss"]
         optimizer.zero_grad()
         loss.backward()
@@ -177,59 +192,81 @@ def training_speed(loaded: LoadedWorldModel, precision: str, batch: int = 8, win
         step()
     seconds = timed(step, repeats)
     tokens = batch * (1 + window) * model.transformer.cfg.tokens_per_chunk  # video tokens; text adds a few per step
-    peak = matmul_peak(dtype)
+    peak = matmul_peak(dtype, device)
     achieved = counter.get_total_flops() / seconds
     return {"step_s": seconds, "tokens_per_s": tokens / seconds, "achieved_flops": achieved, "matmul_peak_flops": peak,
             "fraction_of_peak": achieved / peak}
 
 
-def run_bench(checkpoint: str | Path, quick: bool = False) -> dict:
+def device_name(device: str) -> str:
+    """What runs the model: the GPU's name, or the CPU's architecture and (where known) model."""
+    if torch.device(device).type == "cuda":
+        return torch.cuda.get_device_name(torch.device(device))
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor()
+    return f"{platform.machine()} {model}".strip()
+
+
+def run_bench(checkpoint: str | Path, quick: bool = False, device: str = "cpu") -> dict:
     """Every measurement above, each in its own child (loading the model here first checks the checkpoint);
-    `quick` skips the long-rollout, cache and bf16 cases (for tests)."""
-    result = {"machine": f"{platform.machine()} {platform.processor()}".strip(),
+    `quick` skips the long-rollout, cache and bf16 cases (for tests); `device` runs the model there."""
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: no CUDA GPU is visible to torch on this machine")
+    result = {"machine": device_name(device), "device": device, "cpu": device_name("cpu"),
               "torch_threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d"),
               "model_parameters": sum(p.numel() for p in load_world_model(checkpoint).model.parameters())}
+    case = lambda fn, *args: isolated(fn, checkpoint, *args, device=device)  # noqa: E731
     result["real_game"] = isolated(real_game_speed, checkpoint)
-    result["sampler"] = {f"batch {b}, {f} flow steps": isolated(sampler_speed, checkpoint, b, f)
+    result["sampler"] = {f"batch {b}, {f} flow steps": case(sampler_speed, b, f)
                          for b in (1, 64) for f in ((1, 2) if quick else FLOW_STEPS)}
-    result["env"] = {"single": isolated(env_speed, checkpoint, 1), f"vector {16 if quick else 64}": isolated(env_speed, checkpoint, 16 if quick else 64)}
+    result["env"] = {"single": case(env_speed, 1), f"vector {16 if quick else 64}": case(env_speed, 16 if quick else 64)}
     vector = next(v for k, v in result["env"].items() if k.startswith("vector"))
     result["env"]["vector_speedup_per_env"] = vector["env_steps_per_s"] / result["env"]["single"]["env_steps_per_s"]
     if not quick:
-        result["step_time_growth_s"] = isolated(step_time_growth, checkpoint)
-        result["kv_cache_at_step_256"] = isolated(cache_worth, checkpoint)
+        result["step_time_growth_s"] = case(step_time_growth)
+        result["kv_cache_at_step_256"] = case(cache_worth)
     # bf16 is timed once: where the CPU lacks bf16 instructions it is emulated and ~30x slower
-    result["training"] = {"fp32": isolated(training_speed, checkpoint, "fp32")}
+    result["training"] = {"fp32": case(training_speed, "fp32")}
     if not quick:
-        result["training"]["bf16"] = isolated(training_speed, checkpoint, "bf16", 8, 8, 1)
+        result["training"]["bf16"] = case(training_speed, "bf16", 8, 8, 1)
     return result
+
+
+def _memory(case: dict) -> str:
+    """A case's peak memory for the table: RSS MB, and GPU MB when it ran on a GPU."""
+    gpu = f" / {case['peak_gpu_mb']:.0f} GPU" if "peak_gpu_mb" in case else ""
+    return f"{case['peak_rss_mb']:.0f}{gpu}"
 
 
 def bench_table(result: dict) -> str:
     """The README's Markdown table of a `run_bench` result."""
-    rows = [f"Measured {result['date']} on {result['machine']}, {result['torch_threads']} torch threads, "
-            f"{result['model_parameters'] / 1e6:.1f}M-parameter world model.", "",
-            "| case | figure | peak RSS MB |", "| --- | --- | --- |"]
+    rows = [f"Measured {result['date']} on {result['machine']} (`--device {result['device']}`; CPU: {result['cpu']}, "
+            f"{result['torch_threads']} torch threads), {result['model_parameters'] / 1e6:.1f}M-parameter world model. "
+            "Peak memory: the case's process RSS, and GPU memory where the model ran on a GPU.", "",
+            "| case | figure | peak memory MB |", "| --- | --- | --- |"]
     real = result["real_game"]
     rows.append(f"| real game (reference) | {real['decisions_per_s']:.0f} decisions/s = {real['frames_per_s']:.0f} frames/s "
-                f"| {real['peak_rss_mb']:.0f} |")
+                f"| {_memory(real)} |")
     for name, r in result["sampler"].items():
         rows.append(f"| sampler, {name} | {r['chunks_per_s']:.1f} chunks/s = {r['frames_per_s']:.0f} frames/s "
-                    f"| {r['peak_rss_mb']:.0f} |")
+                    f"| {_memory(r)} |")
     for name, r in result["env"].items():
         if isinstance(r, dict):
-            rows.append(f"| env, {name} (RGB, 8 flow steps) | {r['env_steps_per_s']:.1f} env steps/s | {r['peak_rss_mb']:.0f} |")
+            rows.append(f"| env, {name} (RGB, 8 flow steps) | {r['env_steps_per_s']:.1f} env steps/s | {_memory(r)} |")
     rows.append(f"| vector env speed-up per env | {result['env']['vector_speedup_per_env']:.1f}x | |")
     if "step_time_growth_s" in result:
         g = result["step_time_growth_s"]
         rows.append("| step time at rollout step 10 / 100 / 1000 (batch 1) | "
                     + " / ".join(f"{g[k] * 1000:.0f} ms" for k in ("10", "100", "1000"))
-                    + f" (x{g['1000'] / g['10']:.2f}) | {g['peak_rss_mb']:.0f} |")
+                    + f" (x{g['1000'] / g['10']:.2f}) | {_memory(g)} |")
         c = result["kv_cache_at_step_256"]
         rows.append(f"| step 256, {c['context_tokens']} context tokens: KV cache vs recompute | {c['cached_s'] * 1000:.0f} ms vs "
-                    f"{c['uncached_s'] * 1000:.0f} ms ({c['speedup']:.1f}x) | {c['peak_rss_mb']:.0f} |")
+                    f"{c['uncached_s'] * 1000:.0f} ms ({c['speedup']:.1f}x) | {_memory(c)} |")
     for name, t in result["training"].items():
         rows.append(f"| training step, {name} (batch 8 x 9 chunks) | {t['tokens_per_s']:.0f} tokens/s, "
                     f"{t['achieved_flops'] / 1e9:.0f} GFLOP/s = {100 * t['fraction_of_peak']:.0f}% of the "
-                    f"{t['matmul_peak_flops'] / 1e9:.0f} GFLOP/s matmul peak | {t['peak_rss_mb']:.0f} |")
+                    f"{t['matmul_peak_flops'] / 1e9:.0f} GFLOP/s matmul peak | {_memory(t)} |")
     return "\n".join(rows) + "\n"

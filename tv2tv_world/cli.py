@@ -239,7 +239,7 @@ def _bench(args: argparse.Namespace) -> None:
     from tv2tv_world.bench import bench_table, run_bench
 
     torch_threads(args.threads)
-    result = run_bench(args.checkpoint, quick=args.quick)
+    result = run_bench(args.checkpoint, quick=args.quick, device=args.device)
     table = bench_table(result)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -417,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", default="reports/bench.json", help="JSON path; the table goes next to it as .md")
     bench.add_argument("--quick", action="store_true", help="fewer cases, for a smoke test")
     bench.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    bench.add_argument("--device", default="cpu", help="where the model runs (e.g. cuda; default: cpu)")
     bench.set_defaults(run=_bench)
 
     demo = commands.add_parser(

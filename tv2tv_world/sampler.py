@@ -52,11 +52,11 @@ class SamplerConfig:
 class StepResult:
     """What one step produced for each of the b streams."""
 
-    latents: torch.Tensor  # (b, c, h, w) standardised latents of the new chunk (decode with the VAE)
+    latents: torch.Tensor  # (b, c, h, w) standardised latents of the new chunk (decode with the VAE), on the model's device
     texts: list[str]  # the text that drove the step
     wrote_text: torch.Tensor  # (b,) bool: the model wrote that text itself
-    reward: torch.Tensor  # (b,)
-    termination: torch.Tensor  # (b,) probability that the episode ended in this step
+    reward: torch.Tensor  # (b,) on the CPU
+    termination: torch.Tensor  # (b,) probability that the episode ended in this step, on the CPU
 
 
 class Sampler:
@@ -116,8 +116,8 @@ class Sampler:
             latents=self.tf.unpatchify(chunk),
             texts=[t if t is not None else w for t, w in zip(texts, written)],
             wrote_text=torch.tensor([t is None for t in texts]),
-            reward=self.model.reward_head(eof).squeeze(-1),
-            termination=torch.sigmoid(self.model.termination_head(eof).squeeze(-1)),
+            reward=self.model.reward_head(eof).squeeze(-1).cpu(),
+            termination=torch.sigmoid(self.model.termination_head(eof).squeeze(-1)).cpu(),
         )
 
     # ---- the three kinds of call ----------------------------------------------------------
@@ -161,7 +161,8 @@ class Sampler:
     def _draw_chunk(self, ctx: RolloutContext, text_start: int, generator) -> torch.Tensor:
         """Integrate the flow ODE from noise to a chunk: (b, tokens_per_chunk, c p p)."""
         b, n, device, cfg = ctx.batch_size, self.n, self.device, self.config
-        x = torch.randn(1 if self.config.shared_noise else b, n, self.patch_dim, generator=generator, device=device)
+        # drawn by the caller's CPU generator on any device, so a seed gives the same noise everywhere
+        x = torch.randn(1 if self.config.shared_noise else b, n, self.patch_dim, generator=generator).to(device)
         x = x.expand(b, -1, -1)
         position = ctx.next_position[:, None] + torch.arange(n, device=device)
         for i in range(cfg.flow_steps):
@@ -255,8 +256,8 @@ class Sampler:
         logits = logits.masked_fill(~allowed, float("-inf"))
         if self.config.temperature == 0:
             return logits.argmax(dim=-1)
-        probs = torch.softmax(logits / self.config.temperature, dim=-1)
-        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        probs = torch.softmax(logits.float() / self.config.temperature, dim=-1).cpu()
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(logits.device)
 
 
 def _order_mask(order: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from tv2tv_world.bundle import dequantize, resolve_checkpoint
 from tv2tv_world.checkpoint import CheckpointError, load_checkpoint, module_state
 from tv2tv_world.mot import MoTConfig
@@ -31,13 +33,17 @@ class LoadedWorldModel:
     train_window: int | None = None
 
     @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
     def context_steps(self) -> int:
         """The sampler's window: the anchor plus the training window (16 if unknown)."""
         return self.train_window + 1 if self.train_window else 16
 
 
-def load_world_model(path: str | Path) -> LoadedWorldModel:
-    """Load a world-model checkpoint (weights_only), in eval mode on the CPU; a bundled model by name ("forage")."""
+def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedWorldModel:
+    """Load a world-model checkpoint (weights_only), in eval mode on `device`; a bundled model by name ("forage")."""
     path = resolve_checkpoint(path)
     checkpoint = dequantize(load_checkpoint(path, kind="world_model"))
     meta = checkpoint["tv2tv"]
@@ -50,7 +56,7 @@ def load_world_model(path: str | Path) -> LoadedWorldModel:
         raise CheckpointError(f"{path}: world-model checkpoint is incomplete or inconsistent ({type(err).__name__}: "
                               f"{str(err).splitlines()[0]})") from None
     window = checkpoint.get("datamodule_hyper_parameters", {}).get("window")
-    return LoadedWorldModel(model.eval(), vae.eval(), meta.get("game"), meta.get("text_mode", "per_step"), path,
+    return LoadedWorldModel(model.to(device).eval(), vae.to(device).eval(), meta.get("game"), meta.get("text_mode", "per_step"), path,
                             int(window) if window else None)
 
 
