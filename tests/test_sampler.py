@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tv2tv_world.interleave import NOISY, TEXT, attention_mask, build_layout
-from tv2tv_world.mot import MoTConfig
+from tv2tv_world.mot import MoTConfig, rotary
 from tv2tv_world.sampler import Sampler, SamplerConfig
 from tv2tv_world.video_vae import VideoVAE, VideoVAEConfig
 from tv2tv_world.world_model import FlowConfig, WorldModel
@@ -76,16 +76,29 @@ def test_sliding_window_bounds_the_context_and_only_relative_positions_matter(mo
     sampler = Sampler(model, SamplerConfig(flow_steps=2, context_steps=3, max_text_tokens=4))
     generator = torch.Generator().manual_seed(0)
     ctx = sampler.start(torch.randn(2, 4, 4, 4, generator=generator))
-    lengths = []
-    for _ in range(12):
+    lengths, visible_steps = [], []
+    for _ in range(40):
         sampler.step(ctx, ["move up", "wait"], generator=generator)
         lengths.append(ctx.length)
-    assert len(set(lengths[3:])) == 1 and lengths[3] < lengths[0] + 3 * (lengths[1] - lengths[0])
-    assert int(ctx.inputs.position.max()) < 200  # positions do not grow with the rollout
-    for b in range(2):  # the window opens like a training stream: BOS, BOF, a clean chunk, EOF
+        visible_steps.append(len(ctx.step[ctx.inputs.valid.any(dim=0) & (ctx.step >= 0)].unique()))
+    assert visible_steps[2:] == [3] * 38  # the anchor's step, then always the last 3 steps
+    assert max(lengths[10:25]) == max(lengths[25:]) < 2 * lengths[2]  # hidden slots are dropped in batches
+    for b in range(2):  # the window opens like a training stream: BOS, BOF, a clean chunk, EOF, BOS just before
         valid = ctx.inputs.valid[b]
         assert ctx.inputs.token[b, valid][:2].tolist() == [model.tokenizer.bos, model.tokenizer.bof]
-        assert ctx.inputs.position[b, valid][:3].tolist() == [0, 1, 2]
+        first = ctx.inputs.position[b, valid][:3].tolist()
+        assert first == [first[0], first[0] + 1, first[0] + 2] and first[0] > 100
+
+    # a rollout moved a million positions on (cached keys rotated with it) draws the same chunk
+    far = ctx.select_streams(torch.arange(2))
+    shift = torch.full((2, far.length), 10**6)
+    far.inputs.position, far.inputs.order = far.inputs.position + shift, far.inputs.order + shift
+    far.next_position = far.next_position + 10**6
+    far.kv.rotate_slots(torch.arange(far.length), *rotary(shift, MOT.dim // MOT.heads, MOT.rope_base))
+    near_step = sampler.step(ctx, ["move up", "wait"], generator=torch.Generator().manual_seed(5))
+    far_step = sampler.step(far, ["move up", "wait"], generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(far_step.latents, near_step.latents, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(far_step.reward, near_step.reward, atol=1e-5, rtol=1e-4)
 
     # the first block's keys depend on each token alone: recomputed at the moved positions they match the cache
     inputs = ctx.inputs
@@ -149,4 +162,4 @@ def test_restarted_stream_behaves_like_a_fresh_rollout_and_others_are_untouched(
     alone = sampler.step(sampler.start(fresh_anchor), texts[1:2], latents=chunks[6, 1:2]).reward
     torch.testing.assert_close(after[[0, 2]], expected[[0, 2]], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(after[1:2], alone, atol=1e-5, rtol=1e-4)
-    assert ctx.inputs.valid.any(dim=0).all()  # no slot is kept that no stream can see
+    assert (~ctx.inputs.valid.any(dim=0)).sum() < ctx.length / 4  # slots no stream sees are dropped in batches

@@ -65,10 +65,10 @@ class KVCache:
                 buffer[:, :, :kept] = buffer[:, :, : self.length][:, :, keep]
         self.length = kept
 
-    def rotate(self, cos: torch.Tensor, sin: torch.Tensor) -> None:
-        """Apply a rotary rotation, tables (b, 1, length, head_dim / 2) from `mot.rotary`, to every cached key."""
+    def rotate_slots(self, slots: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> None:
+        """Rotate the cached keys at `slots` (n,) by rotary tables (b, 1, n, head_dim / 2) from `mot.rotary`."""
         for k in self.keys:
-            k[:, :, : self.length] = apply_rotary(k[:, :, : self.length], cos, sin)
+            k[:, :, slots] = apply_rotary(k[:, :, slots], cos, sin)
 
     def append(self, keys: list[torch.Tensor], values: list[torch.Tensor]) -> None:
         """Add n slots with the given per-block keys and values (b, heads, n, head_dim)."""

@@ -60,10 +60,13 @@ def route(x: torch.Tensor, is_video: torch.Tensor, text_fn, video_fn, out_dim: i
 
 
 def rotary(position: torch.Tensor, head_dim: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin tables (b, 1, L, head_dim / 2) for rotary embeddings at integer positions (b, L)."""
-    freqs = base ** (-torch.arange(0, head_dim, 2, device=position.device, dtype=torch.float32) / head_dim)
-    angles = position[:, None, :, None].float() * freqs
-    return angles.cos(), angles.sin()
+    """cos, sin tables (b, 1, L, head_dim / 2), float32, for rotary embeddings at integer positions (b, L).
+
+    Angles are computed in float64, so they stay exact at any position a long rollout reaches.
+    """
+    freqs = base ** (-torch.arange(0, head_dim, 2, device=position.device, dtype=torch.float64) / head_dim)
+    angles = position[:, None, :, None].double() * freqs
+    return angles.cos().float(), angles.sin().float()
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -88,7 +91,7 @@ class MoTBlock(nn.Module):
         self.qkv = _pair(lambda: nn.Linear(d, 3 * d, bias=False))
         self.proj = _pair(lambda: nn.Linear(d, d, bias=False))
         self.norm2 = _pair(lambda: nn.LayerNorm(d))
-        self.mlp = _pair(lambda: nn.Sequential(nn.Linear(d, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, d)))
+        self.mlp = _pair(lambda: nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d)))
 
     def forward(self, x: torch.Tensor, is_video: torch.Tensor, mask: torch.Tensor, rope,
                 past: tuple[torch.Tensor, torch.Tensor, int] | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -130,13 +133,13 @@ class MoTTransformer(nn.Module):
         self.cfg = cfg
         patch_dim = cfg.latent_channels * cfg.patch_size**2
         self.token_embedding = nn.Embedding(cfg.vocab_size, cfg.dim)
-        self.video_in = nn.Sequential(nn.Linear(patch_dim, cfg.dim), nn.GELU(approximate="tanh"), nn.Linear(cfg.dim, cfg.dim))
+        self.video_in = nn.Sequential(nn.Linear(patch_dim, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, cfg.dim))
         self.patch_embedding = nn.Embedding(cfg.tokens_per_chunk, cfg.dim)
         self.time_embedding = nn.Sequential(nn.Linear(64, cfg.dim), nn.SiLU(), nn.Linear(cfg.dim, cfg.dim))
         self.blocks = nn.ModuleList(MoTBlock(cfg) for _ in range(cfg.depth))
         self.norm_out = _pair(lambda: nn.LayerNorm(cfg.dim))
         self.text_out = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
-        self.video_out = nn.Sequential(nn.Linear(cfg.dim, cfg.dim), nn.GELU(approximate="tanh"), nn.Linear(cfg.dim, patch_dim))
+        self.video_out = nn.Sequential(nn.Linear(cfg.dim, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, patch_dim))
 
     def patchify(self, latents: torch.Tensor) -> torch.Tensor:
         """(..., c, h, w) latents -> (..., tokens_per_chunk, c * p * p)."""
