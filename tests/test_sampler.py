@@ -94,7 +94,7 @@ def test_sliding_window_bounds_the_context_and_only_relative_positions_matter(mo
     shift = torch.full((2, far.length), 10**6)
     far.inputs.position, far.inputs.order = far.inputs.position + shift, far.inputs.order + shift
     far.next_position = far.next_position + 10**6
-    far.kv.rotate_slots(torch.arange(far.length), *rotary(shift, MOT.dim // MOT.heads, MOT.rope_base))
+    far.kv.rotate_slots(torch.arange(far.length), rotary(shift, MOT.dim // MOT.heads, MOT.rope_base))
     near_step = sampler.step(ctx, ["move up", "wait"], generator=torch.Generator().manual_seed(5))
     far_step = sampler.step(far, ["move up", "wait"], generator=torch.Generator().manual_seed(5))
     torch.testing.assert_close(far_step.latents, near_step.latents, atol=1e-4, rtol=1e-4)

@@ -65,10 +65,10 @@ class KVCache:
                 buffer[:, :, :kept] = buffer[:, :, : self.length][:, :, keep]
         self.length = kept
 
-    def rotate_slots(self, slots: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> None:
-        """Rotate the cached keys at `slots` (n,) by rotary tables (b, 1, n, head_dim / 2) from `mot.rotary`."""
+    def rotate_slots(self, slots: torch.Tensor, rotation: torch.Tensor) -> None:
+        """Rotate the cached keys at `slots` (n,) by rotations (b, 1, n, head_dim / 2) from `mot.rotary`."""
         for k in self.keys:
-            k[:, :, slots] = apply_rotary(k[:, :, slots], cos, sin)
+            k[:, :, slots] = apply_rotary(k[:, :, slots], rotation)
 
     def append(self, keys: list[torch.Tensor], values: list[torch.Tensor]) -> None:
         """Add n slots with the given per-block keys and values (b, heads, n, head_dim)."""

@@ -104,7 +104,7 @@ class RolloutContext:
         self.inputs.position = position.index_add(1, bos, delta)
         self.inputs.order = self.inputs.order.index_add(1, bos, delta)
         if self.kv is not None:
-            self.kv.rotate_slots(bos, *rotary(delta, head_dim, rope_base))
+            self.kv.rotate_slots(bos, rotary(delta, head_dim, rope_base))
 
     def restart_streams(self, streams: list[int], fresh: RolloutContext) -> None:
         """Replace the rollouts `streams` by those of `fresh` (new rollouts from `Sampler.start`, in order).
