@@ -14,7 +14,7 @@ def test_quick_bench_writes_json_and_a_table(tiny_world_model, tmp_path, capsys)
     out = tmp_path / "bench.json"
     main(["bench", "--checkpoint", str(tiny_world_model), "--out", str(out), "--quick"])
     result = json.loads(out.read_text())
-    assert result["real_game"]["frames_per_s"] > 0 and result["env"]["vector_speedup_per_env"] > 0
+    assert result["real_game"]["frames_per_s"] > 0 and all(r["vector_speedup_per_env"] > 0 for r in result["env"].values())
     assert all(r["chunks_per_s"] > 0 and r["peak_rss_mb"] > 0 for r in result["sampler"].values())
     for t in result["training"].values():
         assert t["achieved_flops"] > 0 and 0 < t["fraction_of_peak"]

@@ -3,7 +3,7 @@
 Imagination: sampler chunks/s and frames/s at batch 1 and 64 for 1..8 flow steps, next to the
 real game's steps/s; step time at rollout steps 10, 100 and 1000 (the sliding window keeps it
 flat); one step with the KV cache against recomputing the whole context, at step 256; the
-vector env against one env. Training: tokens/s of a world-model training step and its achieved
+vector env against one env, with RGB and with latent observations. Training: tokens/s of a world-model training step and its achieved
 FLOP/s (counted by torch's FlopCounterMode) as a share of this machine's measured matmul peak at
 the same precision, fp32 and bf16 autocast. Every case runs in a spawned child process, whose
 peak resident memory (and peak GPU memory, on a GPU) is reported with it. `device="cuda"` runs
@@ -135,13 +135,13 @@ def cache_worth(loaded: LoadedWorldModel, at: int = 256, flow_steps: int = 2) ->
     return {"context_tokens": ctx.length, "cached_s": with_cache, "uncached_s": without, "speedup": without / with_cache}
 
 
-def env_speed(loaded: LoadedWorldModel, num_envs: int, repeats: int = 8, flow_steps: int = 8) -> dict:
-    """Env steps/s of one `ImaginationEnv` (num_envs 1) or the vector env, RGB observations (decoded)."""
+def env_speed(loaded: LoadedWorldModel, num_envs: int, observation: str, repeats: int = 8, flow_steps: int = 8) -> dict:
+    """Env steps/s of one `ImaginationEnv` (num_envs 1) or the vector env, with "rgb" (decoded) or "latent" observations."""
     if num_envs == 1:
-        env = ImaginationEnv(loaded, flow_steps=flow_steps, termination_threshold=1.0)
+        env = ImaginationEnv(loaded, observation=observation, flow_steps=flow_steps, termination_threshold=1.0)
         env.reset(seed=0)
         return {"env_steps_per_s": 1 / timed(lambda: env.step(1), repeats)}
-    envs = ImaginationVectorEnv(num_envs, loaded, flow_steps=flow_steps, termination_threshold=1.0)
+    envs = ImaginationVectorEnv(num_envs, loaded, observation=observation, flow_steps=flow_steps, termination_threshold=1.0)
     envs.reset(seed=0)
     actions = np.ones(num_envs, np.int64)
     return {"env_steps_per_s": num_envs / timed(lambda: envs.step(actions), repeats)}
@@ -222,9 +222,11 @@ def run_bench(checkpoint: str | Path, quick: bool = False, device: str = "cpu") 
     result["real_game"] = isolated(real_game_speed, checkpoint)
     result["sampler"] = {f"batch {b}, {f} flow steps": case(sampler_speed, b, f)
                          for b in (1, 64) for f in ((1, 2) if quick else FLOW_STEPS)}
-    result["env"] = {"single": case(env_speed, 1), f"vector {16 if quick else 64}": case(env_speed, 16 if quick else 64)}
-    vector = next(v for k, v in result["env"].items() if k.startswith("vector"))
-    result["env"]["vector_speedup_per_env"] = vector["env_steps_per_s"] / result["env"]["single"]["env_steps_per_s"]
+    result["env"], n = {}, 16 if quick else 64
+    for observation in ("rgb", "latent"):  # planners and learners read latents: no pixels decoded
+        single, vector = case(env_speed, 1, observation), case(env_speed, n, observation)
+        result["env"][observation] = {"single": single, f"vector {n}": vector,
+                                      "vector_speedup_per_env": vector["env_steps_per_s"] / single["env_steps_per_s"]}
     if not quick:
         result["step_time_growth_s"] = case(step_time_growth)
         result["kv_cache_at_step_256"] = case(cache_worth)
@@ -253,10 +255,11 @@ def bench_table(result: dict) -> str:
     for name, r in result["sampler"].items():
         rows.append(f"| sampler, {name} | {r['chunks_per_s']:.1f} chunks/s = {r['frames_per_s']:.0f} frames/s "
                     f"| {_memory(r)} |")
-    for name, r in result["env"].items():
-        if isinstance(r, dict):
-            rows.append(f"| env, {name} (RGB, 8 flow steps) | {r['env_steps_per_s']:.1f} env steps/s | {_memory(r)} |")
-    rows.append(f"| vector env speed-up per env | {result['env']['vector_speedup_per_env']:.1f}x | |")
+    for observation, r in result["env"].items():
+        name = next(k for k in r if k.startswith("vector"))
+        rows.append(f"| env, {observation} observations, 8 flow steps: single / {name} | {r['single']['env_steps_per_s']:.1f} / "
+                    f"{r[name]['env_steps_per_s']:.1f} env steps/s = {r['vector_speedup_per_env']:.1f}x per env "
+                    f"| {_memory(r['single'])} / {_memory(r[name])} |")
     if "step_time_growth_s" in result:
         g = result["step_time_growth_s"]
         rows.append("| step time at rollout step 10 / 100 / 1000 (batch 1) | "
