@@ -3,22 +3,31 @@
 # repo's configs (configs/*/forage.yaml + configs/*/gpu.yaml: bf16-mixed, time budgets).
 # Needs data/forage from `tv2tv collect`. Runs land in $RUNS (default runs_gpu); extra
 # arguments for both fits can come in $TV2TV_FIT_ARGS (a smoke test on CPU, say).
+# WORLD_MODEL_FROM=forage (or a world-model checkpoint) skips the tokenizer and continues that
+# world model with its own tokenizer: a warm start, so GPU minutes add up across sessions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-runs_gpu}
 read -r -a extra <<< "${TV2TV_FIT_ARGS:-}"
 device=${ENCODE_DEVICE:-cuda}
+from=${WORLD_MODEL_FROM:-}
 stamp() { echo "[$(date +%T)] $*"; }
 
-stamp "tokenizer"
-tv2tv fit --config configs/vae/forage.yaml --config configs/vae/gpu.yaml \
-  --trainer.logger.init_args.save_dir "$runs" "${extra[@]}"
-vae=$(ls -d "$runs"/vae_forage/version_* | sort -V | tail -1)/checkpoints/last.ckpt
+if [[ -n "$from" ]]; then
+  vae=$from
+  warm=(--model.init_args.init_from "$from")
+else
+  stamp "tokenizer"
+  tv2tv fit --config configs/vae/forage.yaml --config configs/vae/gpu.yaml \
+    --trainer.logger.init_args.save_dir "$runs" "${extra[@]}"
+  vae=$(ls -d "$runs"/vae_forage/version_* | sort -V | tail -1)/checkpoints/last.ckpt
+  warm=()
+fi
 
 stamp "encode with $vae"
 tv2tv encode --checkpoint "$vae" --data data/forage --device "$device" --quiet
 
 stamp "world model"
 tv2tv fit --config configs/world_model/forage.yaml --config configs/world_model/gpu.yaml \
-  --model.init_args.vae_checkpoint "$vae" --trainer.logger.init_args.save_dir "$runs" "${extra[@]}"
+  --model.init_args.vae_checkpoint "$vae" "${warm[@]}" --trainer.logger.init_args.save_dir "$runs" "${extra[@]}"
 stamp "done"

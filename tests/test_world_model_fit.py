@@ -67,13 +67,38 @@ def test_world_model_refuses_latents_of_another_tokenizer(encoded, trained_vae, 
                          f"--data.init_args.latents={latents}", config=TINY_WM_CONFIG))
 
 
-def test_world_model_refuses_a_tokenizer_of_the_wrong_kind(trained_vae, tiny_dataset, tmp_path):
-    other = tmp_path / "other.ckpt"
-    torch.save({"tv2tv": {"kind": "world_model"}, "state_dict": {}}, other)
+def test_world_model_refuses_a_tokenizer_of_the_wrong_kind_or_an_incomplete_one(tmp_path):
     from tv2tv_world.world_model_module import WorldModelModule
 
-    with pytest.raises(CheckpointError, match="expected 'video_vae'"):
+    other = tmp_path / "other.ckpt"
+    torch.save({"tv2tv": {"kind": "imagined_ac", "format": 1}, "state_dict": {}}, other)
+    with pytest.raises(CheckpointError, match="expected a tokenizer or a world model"):
         WorldModelModule(vae_checkpoint=str(other))
+    torch.save({"tv2tv": {"kind": "world_model", "format": 1}, "state_dict": {}}, other)
+    with pytest.raises(CheckpointError, match="tokenizer is incomplete"):
+        WorldModelModule(vae_checkpoint=str(other))
+
+
+def test_warm_start_copies_a_world_models_weights_and_refuses_what_cannot_fit(tiny_world_model, trained_vae):
+    """`init_from`: a new run starts from trained weights (fresh optimizer); its tokenizer can come from the same file."""
+    from dataclasses import asdict
+
+    from tv2tv_world.world_model_module import WorldModelModule
+
+    trained = load_world_model(tiny_world_model)
+    mot = asdict(trained.model.transformer.cfg)
+    module = WorldModelModule(vae_checkpoint=str(tiny_world_model), mot=mot, init_from=str(tiny_world_model))
+    ours, theirs = module.model.state_dict(), trained.model.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    assert all(torch.equal(a, b) for a, b in zip(module.vae.state_dict().values(), trained.vae.state_dict().values()))
+    assert not torch.equal(WorldModelModule(vae_checkpoint=str(tiny_world_model), mot=mot).model.state_dict()
+                           ["transformer.video_in.0.weight"], theirs["transformer.video_in.0.weight"])
+    with pytest.raises(ValueError, match="does not fit this run's model sizes"):
+        WorldModelModule(vae_checkpoint=str(tiny_world_model), mot={**mot, "dim": 2 * mot["dim"]},
+                         init_from=str(tiny_world_model))
+    other_tokenizer = trained_vae / "version_0" / "checkpoints" / "last.ckpt"  # 4 steps: other weights
+    with pytest.raises(ValueError, match="was trained on tokenizer"):
+        WorldModelModule(vae_checkpoint=str(other_tokenizer), mot=mot, init_from=str(tiny_world_model))
 
 
 def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_dataset, tmp_path):

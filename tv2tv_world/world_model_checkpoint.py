@@ -67,4 +67,8 @@ def load_tokenizer(path: str | Path) -> VideoVAE:
     checkpoint = load_checkpoint(path, kind=None)
     if checkpoint["tv2tv"]["kind"] not in ("video_vae", "world_model"):
         raise CheckpointError(f"{path}: is a {checkpoint['tv2tv']['kind']!r} checkpoint, expected a tokenizer or a world model")
-    return VideoVAE.from_loaded(dequantize(checkpoint))
+    try:
+        return VideoVAE.from_loaded(dequantize(checkpoint))
+    except (KeyError, TypeError, RuntimeError, ValueError) as err:
+        raise CheckpointError(f"{path}: the checkpoint's tokenizer is incomplete or inconsistent ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0]})") from None

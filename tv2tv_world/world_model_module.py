@@ -20,21 +20,25 @@ from tv2tv_world.mot import MoTConfig
 from tv2tv_world.sampler import Sampler, SamplerConfig
 from tv2tv_world.tensorboard_video import add_video
 from tv2tv_world.vae_module import check_data_fits_tokenizer, to_uint8, to_unit
-from tv2tv_world.video_vae import VideoVAE
 from tv2tv_world.world_model import FlowConfig, WorldModel, step_text
+from tv2tv_world.world_model_checkpoint import load_tokenizer, load_world_model
 
 
 class WorldModelModule(L.LightningModule):
     """The `WorldModel` trained on latents of a frozen `VideoVAE`; one checkpoint holds both.
 
     Args:
-        vae_checkpoint: a trained video tokenizer from `tv2tv fit` (its latent shape sets the MoT's).
+        vae_checkpoint: a trained video tokenizer from `tv2tv fit` (its latent shape sets the MoT's), or a
+            world model whose tokenizer to use (a bundled one by name).
         mot: transformer sizes; `latent_channels` / `latent_size` are taken from the tokenizer.
         flow: loss weights, flow-time sampling and text dropout.
         lr, weight_decay, warmup_steps: AdamW with warm-up and cosine decay over `trainer.max_steps`.
         text_mode: "per_step" (TV2TV: each step's action and intent before its chunk) or "prompt"
             (the T2V baseline: all the window's action texts as one prompt before the first chunk).
         video_flow_steps: Euler steps of the real-vs-imagined videos logged at each validation.
+        init_from: a world model (checkpoint path, or a bundled name such as "forage") whose weights
+            start this run: a warm start with a fresh optimizer and schedule (`--ckpt_path` resumes a
+            run exactly instead). It must share this run's tokenizer and transformer sizes.
     """
 
     CHECKPOINT_KIND = "world_model"
@@ -42,11 +46,11 @@ class WorldModelModule(L.LightningModule):
 
     def __init__(self, vae_checkpoint: str, mot: MoTConfig | None = None, flow: FlowConfig | None = None,
                  lr: float = 3e-4, weight_decay: float = 0.01, warmup_steps: int = 200, text_mode: str = "per_step",
-                 video_flow_steps: int = 8):
+                 video_flow_steps: int = 8, init_from: str | None = None):
         super().__init__()
         if text_mode not in self.TEXT_MODES:
             raise ValueError(f"text_mode must be one of {self.TEXT_MODES}, got {text_mode!r}")
-        vae = VideoVAE.from_checkpoint(vae_checkpoint)
+        vae = load_tokenizer(vae_checkpoint)
         mot = MoTConfig(**mot) if isinstance(mot, dict) else mot or MoTConfig()
         mot.latent_channels, mot.latent_size = vae.cfg.latent_channels, vae.cfg.latent_size
         mot.__post_init__()
@@ -55,6 +59,21 @@ class WorldModelModule(L.LightningModule):
         self.hparams.update(mot=asdict(mot), flow=asdict(flow))  # plain data, for weights_only loading
         self.vae = vae.requires_grad_(False)
         self.model = WorldModel(mot, flow)
+        if init_from is not None:
+            self._warm_start(init_from)
+
+    def _warm_start(self, init_from: str) -> None:
+        """Copy the weights of the world model `init_from` into this one (clear errors when they cannot fit)."""
+        loaded = load_world_model(init_from)
+        theirs, ours = vae_fingerprint(loaded.vae), vae_fingerprint(self.vae)
+        if theirs != ours:
+            raise ValueError(f"init_from {init_from!r} was trained on tokenizer {theirs}, but vae_checkpoint is tokenizer "
+                             f"{ours}: its latents mean something else")
+        try:
+            self.model.load_state_dict(loaded.model.state_dict())
+        except RuntimeError as err:
+            raise ValueError(f"init_from {init_from!r} does not fit this run's model sizes (mot): "
+                             f"{str(err).splitlines()[1].strip()}") from None
 
     def on_fit_start(self) -> None:
         datamodule = self.trainer.datamodule
