@@ -1,0 +1,117 @@
+"""`tv2tv agent` and `train-ac`: agents that plan or learn in imagination, scored in the real game."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tv2tv_world.commands.runtime import add_threads, check_game, torch_threads
+from tv2tv_world.dataset.format import DatasetError
+
+
+def _agent(args: argparse.Namespace) -> None:
+    from dataclasses import asdict
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    from tv2tv_world.agent_evaluation import play_episodes, write_agent_report
+    from tv2tv_world.agents.cem_planner import PlannerConfig
+    from tv2tv_world.agents.make_agent import AgentSettings, make_agent
+    from tv2tv_world.envs.imagination import make_real_env
+    from tv2tv_world.world_model_checkpoint import load_world_model
+
+    torch_threads(args.threads)
+    loaded = load_world_model(args.checkpoint)
+    check_game(loaded, args.env)
+    planner = PlannerConfig(horizon=args.horizon, candidates=args.candidates, iterations=args.iterations,
+                            elites=min(args.elites, args.candidates))
+    settings = AgentSettings(planner=planner, flow_steps=args.flow_steps, policy=args.policy)
+    names = [args.agent] + [b for b in args.baselines if b != args.agent]
+    out = Path(args.out)
+    writer = SummaryWriter(str(out.with_suffix("")) + "_tb")
+    report = {"env_id": loaded.game["env_id"], "checkpoint": str(args.checkpoint), "seed": args.seed,
+              "episodes": args.episodes, "max_decisions": args.max_decisions, "planner": asdict(planner),
+              "flow_steps": args.flow_steps, "agents": {}}
+    for name in names:
+        env = make_real_env(loaded)
+        agent = make_agent(name, loaded, env, settings)
+        report["agents"][name] = result = play_episodes(agent, env, args.episodes, args.seed, args.max_decisions,
+                                                        writer, tag=name)
+        print(f"{name:12s} return {result['mean']:7.2f} ± {result['std']:.2f} over {args.episodes} episodes "
+              f"({result['seconds']:.0f} s, {result['seconds_per_decision']:.3f} s per decision)", flush=True)
+        env.close()
+    writer.close()
+    paths = write_agent_report(report, out)
+    print("wrote " + ", ".join(str(p) for p in paths))
+
+
+def _train_ac(args: argparse.Namespace) -> None:
+    from dataclasses import asdict
+
+    import numpy as np
+
+    from tv2tv_world.agents.actor_critic import save_actor_critic
+    from tv2tv_world.agents.imagined_ac import ImaginedACConfig, train_imagined_ac
+    from tv2tv_world.dataset.format import Manifest
+    from tv2tv_world.dataset.latents import LATENTS_FILE, load_latents, vae_fingerprint
+    from tv2tv_world.world_model_checkpoint import load_world_model
+
+    torch_threads(args.threads)
+    loaded = load_world_model(args.checkpoint)
+    manifest = Manifest.load(args.data)
+    latents, fingerprint = load_latents(Path(args.data) / LATENTS_FILE, [e["file"] for e in manifest.episodes])
+    if fingerprint != vae_fingerprint(loaded.vae):
+        raise DatasetError(f"{args.data}/{LATENTS_FILE} was encoded by another tokenizer than {args.checkpoint}'s; "
+                           f"re-run `tv2tv encode --checkpoint {args.checkpoint} --data {args.data}`")
+    config = ImaginedACConfig(iterations=args.iterations, num_envs=args.num_envs, horizon=args.horizon,
+                              flow_steps=args.flow_steps, seed=args.seed)
+    net = train_imagined_ac(loaded, np.concatenate(latents).astype(np.float32), config,
+                            log_dir=Path(args.out).with_suffix("").as_posix() + "_tb", progress=not args.quiet)
+    path = save_actor_critic(net, args.out, {"world_model": str(args.checkpoint), "vae_fingerprint": fingerprint,
+                                             "config": asdict(config)})
+    print(f"policy written to {path}")
+
+
+def add_commands(commands) -> None:
+    """Add this family's subcommands to the `tv2tv` subparsers."""
+    from tv2tv_world.agents.real_game_agent import AGENT_NAMES
+
+    agent = commands.add_parser(
+        "agent", help="run an agent in the real game, next to the random agent and the oracle planner",
+        description="Play EPISODES real games (seeds SEED..) with each agent; print and save mean and std of return "
+                    "(OUT.json, OUT.md, TensorBoard in OUT_tb).",
+    )
+    agent.add_argument("--agent", choices=AGENT_NAMES, required=True)
+    agent.add_argument("--checkpoint", required=True, help="a world-model checkpoint from tv2tv fit")
+    agent.add_argument("--env", default=None, help="the real game id (default: the checkpoint's game; must match it)")
+    agent.add_argument("--episodes", type=int, default=10)
+    agent.add_argument("--seed", type=int, default=10_000, help="episode i uses seed SEED+i (default: 10000, unseen in data)")
+    agent.add_argument("--max-decisions", type=int, default=None, help="cut episodes after this many decisions")
+    agent.add_argument("--baselines", nargs="*", default=["random", "oracle"], choices=AGENT_NAMES,
+                       help="agents run alongside on the same seeds (default: random oracle)")
+    agent.add_argument("--out", default="reports/agents.json", help="report path (default: reports/agents.json)")
+    agent.add_argument("--horizon", type=int, default=4, help="planning horizon in decisions (default: 4)")
+    agent.add_argument("--candidates", type=int, default=32, help="plans per iteration = imagined envs (default: 32)")
+    agent.add_argument("--iterations", type=int, default=1, help="CEM iterations; 1 = random shooting (default: 1)")
+    agent.add_argument("--elites", type=int, default=8, help="CEM elites (default: 8)")
+    agent.add_argument("--flow-steps", type=int, default=2, help="Euler steps per imagined chunk (default: 2)")
+    agent.add_argument("--policy", default=None, help="imagined_ac: policy file from tv2tv train-ac")
+    add_threads(agent)
+    agent.set_defaults(run=_agent)
+
+    train_ac = commands.add_parser(
+        "train-ac", help="train an actor-critic only in imagination (starts from a dataset's recorded latents)",
+        description="Advantage actor-critic on imagined rollouts of the world model; writes the policy file OUT "
+                    "and TensorBoard logs in OUT_tb.",
+    )
+    train_ac.add_argument("--checkpoint", required=True, help="a world-model checkpoint from tv2tv fit")
+    train_ac.add_argument("--data", required=True, help="dataset folder with latents.npz (tv2tv encode)")
+    train_ac.add_argument("--out", required=True, help="policy file to write, e.g. runs/imagined_ac.pt")
+    train_ac.add_argument("--iterations", type=int, default=200)
+    train_ac.add_argument("--num-envs", type=int, default=32, help="imagined games per batch (default: 32)")
+    train_ac.add_argument("--horizon", type=int, default=8, help="decisions per imagined rollout (default: 8)")
+    train_ac.add_argument("--flow-steps", type=int, default=2)
+    train_ac.add_argument("--seed", type=int, default=0)
+    add_threads(train_ac)
+    train_ac.add_argument("--quiet", action="store_true", help="no progress bar")
+    train_ac.set_defaults(run=_train_ac)

@@ -1,0 +1,125 @@
+"""`tv2tv evaluate-vae`, `evaluate`, `bundle` and `bench`: what a trained model is worth and how fast it runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tv2tv_world.commands.runtime import add_threads, torch_threads
+
+
+def _evaluate_vae(args: argparse.Namespace) -> None:
+    from PIL import Image
+
+    from tv2tv_world.atomic_file import atomic_path
+    from tv2tv_world.vae_evaluation import evaluate_vae, reconstruction_strip
+    from tv2tv_world.world_model_checkpoint import load_tokenizer
+
+    vae = load_tokenizer(args.checkpoint)
+    report = evaluate_vae(vae, args.data, args.episodes)
+    print(json.dumps(report, indent=1))
+    if args.image:
+        with atomic_path(args.image) as temp:
+            Image.fromarray(reconstruction_strip(vae, args.data)).save(temp, format="PNG")
+        print(f"real (top) vs reconstructed (bottom) frames: {args.image}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from tv2tv_world.evaluation_report import write_report
+    from tv2tv_world.world_model_checkpoint import load_world_model
+    from tv2tv_world.world_model_evaluation import evaluate_world_model
+
+    torch_threads(args.threads)
+    report, probe = evaluate_world_model(
+        load_world_model(args.checkpoint), args.data, horizon=args.horizon, max_windows=args.windows,
+        flow_steps=args.flow_steps, guidance=args.guidance, probe_steps=args.probe_steps, seed=args.seed,
+    )
+    paths = write_report(report, probe, args.out)
+    print(json.dumps({k: v for k, v in report.items() if k != "psnr_curve"}, indent=1))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _bundle(args: argparse.Namespace) -> None:
+    import tempfile
+
+    from tv2tv_world.atomic_file import atomic_path
+    from tv2tv_world.bundle import BUNDLED_DIR, CHECK_DATA, CHECK_EVALUATION, check_evaluation, write_bundle
+
+    path = write_bundle(args.checkpoint, BUNDLED_DIR / f"{args.name}.pt")
+    with tempfile.TemporaryDirectory() as folder:
+        check = check_evaluation(path, folder)
+    record = {"source": str(args.checkpoint), "check_data": CHECK_DATA, "check_evaluation": CHECK_EVALUATION,
+              "check": check}
+    with atomic_path(path.with_suffix(".json")) as temp:
+        temp.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"bundled {args.checkpoint} as {path} ({path.stat().st_size / 2**20:.1f} MB); check: {json.dumps(check)}")
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from tv2tv_world.atomic_file import atomic_path
+    from tv2tv_world.bench import bench_table, run_bench
+
+    torch_threads(args.threads)
+    result = run_bench(args.checkpoint, quick=args.quick, device=args.device)
+    table = bench_table(result)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as temp:
+        temp.write_text(json.dumps(result, indent=1) + "\n")
+    with atomic_path(out.with_suffix(".md")) as temp:
+        temp.write_text(table)
+    print(table)
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+
+
+def add_commands(commands) -> None:
+    """Add this family's subcommands to the `tv2tv` subparsers."""
+    vae_eval = commands.add_parser(
+        "evaluate-vae", help="reconstruction quality of a trained video tokenizer",
+        description="Encode and decode whole episodes chunk by chunk; print PSNR and SSIM as JSON.",
+    )
+    vae_eval.add_argument("--checkpoint", required=True,
+                          help="a video VAE checkpoint from tv2tv fit, or a world model (its tokenizer; 'forage' too)")
+    vae_eval.add_argument("--data", required=True, help="dataset folder (use seeds never trained on)")
+    vae_eval.add_argument("--episodes", type=int, default=None, help="at most this many episodes")
+    vae_eval.add_argument("--image", default=None, help="also write a PNG: real frames over their reconstructions")
+    vae_eval.set_defaults(run=_evaluate_vae)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="imagination quality and controllability of a world model on held-out episodes",
+        description="Imagine held-out windows from real starts with the recorded (and counterfactual) actions; "
+                    "write REPORT.json, REPORT.md, REPORT_psnr.png and the action probe REPORT_probe.pt.",
+    )
+    evaluate.add_argument("--checkpoint", required=True, help="a world-model checkpoint from tv2tv fit")
+    evaluate.add_argument("--data", required=True, help="dataset folder with episodes never trained on")
+    evaluate.add_argument("--out", required=True, help="report JSON path; the other files go next to it")
+    evaluate.add_argument("--horizon", type=int, default=16, help="chunks imagined per window (default: 16)")
+    evaluate.add_argument("--windows", type=int, default=96, help="at most this many windows (default: 96)")
+    evaluate.add_argument("--flow-steps", type=int, default=8, help="Euler steps per chunk (default: 8)")
+    evaluate.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (default: 1)")
+    evaluate.add_argument("--probe-steps", type=int, default=400, help="training steps of the action probe (default: 400)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    add_threads(evaluate)
+    evaluate.set_defaults(run=_evaluate)
+
+    bundle = commands.add_parser(
+        "bundle", help="ship a world model inside the package (int8/fp16), loadable by name",
+        description="Write tv2tv_world/bundled/NAME.pt (sampling only: int8 weight matrices, fp16 rest) and NAME.json "
+                    "with the numbers of a quick held-out evaluation that tests reproduce.",
+    )
+    bundle.add_argument("--checkpoint", required=True, help="a world-model checkpoint from tv2tv fit")
+    bundle.add_argument("--name", default="forage", help="the name it loads by (default: forage)")
+    bundle.set_defaults(run=_bundle)
+
+    bench = commands.add_parser(
+        "bench", help="measure imagination and training speed on this machine (JSON and a Markdown table)",
+        description="Sampler chunks/s and frames/s, step time over a long rollout, KV cache vs recompute, vector vs "
+                    "single env, training tokens/s and share of the measured matmul peak, peak memory of each.",
+    )
+    bench.add_argument("--checkpoint", default="forage", help="a world model (default: the bundled 'forage')")
+    bench.add_argument("--out", default="reports/bench.json", help="JSON path; the table goes next to it as .md")
+    bench.add_argument("--quick", action="store_true", help="fewer cases, for a smoke test")
+    add_threads(bench)
+    bench.add_argument("--device", default="cpu", help="where the model runs (e.g. cuda; default: cpu)")
+    bench.set_defaults(run=_bench)

@@ -1,0 +1,37 @@
+"""What several `tv2tv` commands share: torch's thread count, whether a window can open, the model-game match."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    """The `--threads` option of a command that runs torch."""
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+
+
+def torch_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def display_available() -> bool:
+    """Whether pygame can open a window here."""
+    if os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
+        return False
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def check_game(loaded, env_id: str | None) -> None:
+    """A world model runs only against the game it learnt: refuse a checkpoint of another game than `env_id`."""
+    if loaded.game is None:
+        raise ValueError(f"{loaded.path}: the checkpoint does not name its game (trained without a dataset manifest)")
+    if env_id is not None and env_id != loaded.game["env_id"]:
+        raise ValueError(f"{loaded.path} is a world model of {loaded.game['env_id']}, not {env_id}: "
+                         "agents and playback only run in the game the model learnt")
