@@ -35,9 +35,8 @@ class ImaginationVectorEnv(VectorEnv):
     def __init__(self, num_envs: int, checkpoint: str | Path | LoadedWorldModel, **kwargs):
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
-        if not isinstance(checkpoint, LoadedWorldModel):
-            checkpoint = load_world_model(checkpoint, kwargs.get("device") or "cpu")
-        loaded = checkpoint
+        loaded = (checkpoint if isinstance(checkpoint, LoadedWorldModel)
+                  else load_world_model(checkpoint, kwargs.get("device") or "cpu"))
         self.single = ImaginationEnv(loaded, **kwargs)  # spaces, action checks and start frames come from here
         self.num_envs = num_envs
         self.metadata = {**self.single.metadata, "autoreset_mode": AutoresetMode.NEXT_STEP}

@@ -42,6 +42,11 @@ class LoadedWorldModel:
         return self.train_window + 1 if self.train_window else 16
 
 
+def _inconsistent(path: Path, what: str, err: Exception) -> CheckpointError:
+    """The error for a checkpoint whose contents do not build the model they claim to hold."""
+    return CheckpointError(f"{path}: {what} is incomplete or inconsistent ({type(err).__name__}: {str(err).splitlines()[0]})")
+
+
 def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedWorldModel:
     """Load a world-model checkpoint (weights_only), in eval mode on `device`; a bundled model by name ("forage")."""
     path = resolve_checkpoint(path)
@@ -53,8 +58,7 @@ def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> Lo
                            ByteTokenizer.from_dict(meta["tokenizer"]))
         model.load_state_dict(module_state(checkpoint, "model"))
     except (KeyError, TypeError, RuntimeError, ValueError) as err:
-        raise CheckpointError(f"{path}: world-model checkpoint is incomplete or inconsistent ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0]})") from None
+        raise _inconsistent(path, "world-model checkpoint", err) from None
     window = checkpoint.get("datamodule_hyper_parameters", {}).get("window")
     return LoadedWorldModel(model.to(device).eval(), vae.to(device).eval(), meta.get("game"), meta.get("text_mode", "per_step"), path,
                             int(window) if window else None)
@@ -70,5 +74,4 @@ def load_tokenizer(path: str | Path) -> VideoVAE:
     try:
         return VideoVAE.from_loaded(dequantize(checkpoint))
     except (KeyError, TypeError, RuntimeError, ValueError) as err:
-        raise CheckpointError(f"{path}: the checkpoint's tokenizer is incomplete or inconsistent ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0]})") from None
+        raise _inconsistent(path, "the checkpoint's tokenizer", err) from None
