@@ -49,3 +49,30 @@ def test_window_longer_than_every_episode_is_a_named_error(tiny_dataset):
 def test_missing_data_dir_is_a_named_error(tmp_path):
     with pytest.raises(DatasetError, match="does not exist"):
         EpisodeDataModule(str(tmp_path / "missing"))
+
+
+def test_folders_of_one_game_are_pooled(tiny_dataset, tmp_path):
+    from tv2tv_world.dataset.collect import collect
+
+    from conftest import TINY_FORAGE
+
+    other = tmp_path / "explore"
+    collect("tv2tv_world/Forage-v0", "explore", 3, other, seed=500, env_kwargs=TINY_FORAGE, progress=False)
+    dm = EpisodeDataModule([str(tiny_dataset), str(other)], window=2, batch_size=4, val_fraction=0.0)
+    dm.setup("fit")
+    pooled = {tuple(ep.actions) for ep in dm.train_set.episodes}
+    assert len(dm.train_set.episodes) == 9
+    assert {tuple(read_episode(other / e["file"]).actions) for e in Manifest.load(other).episodes} <= pooled
+
+
+def test_pooled_folders_of_another_game_or_unpaired_latents_are_named(tiny_dataset, tmp_path):
+    from tv2tv_world.dataset.collect import collect
+
+    other = tmp_path / "bigger"
+    collect("tv2tv_world/Forage-v0", "random", 1, other, env_kwargs={"max_steps": 48, "size": 32}, progress=False)
+    with pytest.raises(DatasetError, match="env_kwargs .*size.*pooled folders must record the same game"):
+        EpisodeDataModule([str(tiny_dataset), str(other)])
+    with pytest.raises(DatasetError, match="2 data folders but 1 latents files"):
+        EpisodeDataModule([str(tiny_dataset), str(tiny_dataset)], latents=[str(tmp_path / "a.npz")])
+    with pytest.raises(DatasetError, match="empty list"):
+        EpisodeDataModule([])

@@ -194,3 +194,27 @@ def test_cli_reports_errors_by_name(tmp_path):
     run = subprocess.run([sys.executable, "-m", "tv2tv_world.cli", "collect", "--help"], capture_output=True, text=True)
     assert run.returncode == 0 and "--action-repeat" in run.stdout
 
+
+
+@pytest.mark.parametrize(("policy", "low", "high"), [("scripted", 0.0, 0.2), ("explore", 0.25, 0.6)])
+def test_explore_player_leaves_its_plan_about_half_the_time(policy, low, high):
+    """A twin of the player with no randomness, asked at the same state, names the planned action."""
+    import copy
+
+    env = gym.make("tv2tv_world/Forage-v0")
+    player = make_policy(policy, env, seed=1)
+    observation, _ = env.reset(seed=1)
+    off_plan, decisions = 0, 0
+    while decisions < 120:
+        twin = copy.deepcopy(player)
+        twin.epsilon = 0.0
+        planned = twin.act(observation).action
+        action = player.act(observation).action
+        off_plan += action != planned
+        decisions += 1
+        for _ in range(4):
+            observation, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                observation, _ = env.reset(seed=1 + decisions)
+                break
+    assert low <= off_plan / decisions <= high

@@ -113,7 +113,9 @@ def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_datas
     for key in ("control_accuracy", "counterfactual_control_accuracy", "probe_real_accuracy", "reward_accuracy",
                 "termination_f1"):
         assert 0.0 <= report[key] <= 1.0, key
-    assert "| PSNR dB |" in out.with_suffix(".md").read_text()
+    for key in ("control_by_horizon", "counterfactual_control_by_horizon"):
+        assert set(report[key]) == {"1", "4"} and all(0.0 <= v <= 1.0 for v in report[key].values()), key
+    assert "| PSNR dB |" in out.with_suffix(".md").read_text() and "| counterfactual control |" in out.with_suffix(".md").read_text()
     assert Image.open(tmp_path / "eval" / "report_psnr.png").size == (640, 400)
     probe = torch.load(tmp_path / "eval" / "report_probe.pt", weights_only=True)
     assert probe["shape"]["actions"] == 5
@@ -135,3 +137,12 @@ def test_prompt_only_baseline_fits_and_imagines_from_a_prompt(encoded, tiny_data
     events = EventAccumulator(str(run), size_guidance={"scalars": 0})
     events.Reload()
     assert np.isfinite([e.value for e in events.Scalars("val/imagined_psnr")]).all()
+
+
+def test_control_by_horizon_reads_hits_in_window_then_horizon_order():
+    from tv2tv_world.world_model_evaluation import _by_horizon
+
+    first_only = torch.tensor([True] + [False] * 15)  # one window: hit at horizon 1 only
+    batches = [torch.cat([first_only, first_only]), first_only.clone()]  # 3 windows in 2 batches
+    batches[1][3] = True  # the third window also hits at horizon 4
+    assert _by_horizon(batches, horizon=16) == pytest.approx({"1": 1.0, "4": 1 / 3, "16": 0.0})

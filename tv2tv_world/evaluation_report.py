@@ -49,6 +49,9 @@ def markdown_summary(report: dict) -> str:
         "| --- | " + " | ".join("---" for _ in horizons) + " |",
         "| PSNR dB | " + " | ".join(f"{report['psnr_by_horizon'][h]:.2f}" for h in horizons) + " |",
         "| SSIM | " + " | ".join(f"{report['ssim_by_horizon'][h]:.3f}" for h in horizons) + " |",
+        *[f"| {name} | " + " | ".join(f"{report[key][h]:.3f}" for h in horizons) + " |"
+          for name, key in (("control", "control_by_horizon"), ("counterfactual control", "counterfactual_control_by_horizon"))
+          if key in report],
         "",
         "| metric | value |",
         "| --- | --- |",

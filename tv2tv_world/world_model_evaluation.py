@@ -164,6 +164,8 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         "text_perplexity": text_perplexity(loaded, episodes, windows, horizon, action_texts),
         "control_accuracy": float(torch.cat(hits["control"]).float().mean()),
         "counterfactual_control_accuracy": float(torch.cat(hits["counterfactual"]).float().mean()),
+        "control_by_horizon": _by_horizon(hits["control"], horizon),
+        "counterfactual_control_by_horizon": _by_horizon(hits["counterfactual"], horizon),
         "probe_real_accuracy": probe_real_accuracy,
         "seconds": time.perf_counter() - began,
     }
@@ -174,6 +176,12 @@ def _probe_data(episodes: list[HeldOutEpisode]) -> tuple[torch.Tensor, torch.Ten
     """Probe inputs (n, 1 + r, 3, h, w) and recorded actions (n,) of every decision of `episodes`."""
     inputs = [probe_inputs(held.decoded[:-1, :, -1], held.decoded[1:]) for held in episodes]  # frame before, chunk
     return torch.cat(inputs), torch.cat([torch.from_numpy(held.episode.actions) for held in episodes])
+
+
+def _by_horizon(hits: list[torch.Tensor], horizon: int) -> dict[str, float]:
+    """Batches of (b * H,) hits in (b, H) order -> hit rate at each reported horizon."""
+    rate = rearrange(torch.cat(hits), "(b n) -> b n", n=horizon).float().mean(dim=0)  # (H,)
+    return {str(h): float(rate[h - 1]) for h in REPORTED_HORIZONS if h <= horizon}
 
 
 def _control_hits(probe: ActionProbe, frames: torch.Tensor, anchor_last: torch.Tensor, commanded: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,8 @@ from torch.utils.data import DataLoader, Dataset
 from tv2tv_world.dataset.format import DatasetError, Episode, Manifest, read_episode
 from tv2tv_world.dataset.latents import load_latents
 
+SAME_GAME = ("env_id", "env_kwargs", "frame_size", "action_repeat", "action_texts")  # what pooled folders share
+
 
 class EpisodeWindows(Dataset):
     """Every window of `window` consecutive decisions that lies inside one episode.
@@ -74,25 +76,42 @@ def collate_windows(items: list[dict]) -> dict:
 
 
 class EpisodeDataModule(L.LightningDataModule):
-    """Loads a dataset folder from `tv2tv collect` and splits it into train and val by episode.
+    """Loads dataset folders from `tv2tv collect` and splits their episodes into train and val.
 
     Args:
-        data_dir: the dataset folder (with manifest.json).
+        data_dir: the dataset folder (with manifest.json), or a list of folders recorded from the
+            same game (same env id, frame size, action repeat and action texts), e.g. one played
+            by the scripted player and one by `--policy explore`; their episodes are pooled.
         window: decisions (= video chunks) per sample.
         batch_size: samples per batch.
         val_fraction: share of episodes held out for validation (at least one when >= 2 episodes).
         num_workers: DataLoader worker processes.
         seed: seeds the train/val split.
-        latents: a latents file from `tv2tv encode` (world models train on latents, not frames).
+        latents: a latents file from `tv2tv encode` (world models train on latents, not frames);
+            with several folders, one file per folder in the same order.
     """
 
-    def __init__(self, data_dir: str, window: int = 8, batch_size: int = 16, val_fraction: float = 0.1,
-                 num_workers: int = 0, seed: int = 0, latents: str | None = None):
+    def __init__(self, data_dir: str | list[str], window: int = 8, batch_size: int = 16, val_fraction: float = 0.1,
+                 num_workers: int = 0, seed: int = 0, latents: str | list[str] | None = None):
         super().__init__()
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
         self.save_hyperparameters()
-        self.manifest = Manifest.load(data_dir)  # fails early, with the folder's name, on a bad path
+        self.folders = [Path(d) for d in ([data_dir] if isinstance(data_dir, (str, Path)) else data_dir)]
+        if not self.folders:
+            raise DatasetError("data_dir is an empty list; name at least one dataset folder")
+        self.latent_files = None if latents is None else [latents] if isinstance(latents, (str, Path)) else list(latents)
+        if self.latent_files is not None and len(self.latent_files) != len(self.folders):
+            raise DatasetError(f"{len(self.folders)} data folders but {len(self.latent_files)} latents files; "
+                               "give one latents file per folder, in the same order")
+        # fails early, with the folder's name, on a bad path or a folder of another game
+        self.manifests = [Manifest.load(folder) for folder in self.folders]
+        self.manifest = self.manifests[0]
+        for folder, other in zip(self.folders[1:], self.manifests[1:]):
+            for key in SAME_GAME:
+                if getattr(other, key) != getattr(self.manifest, key):
+                    raise DatasetError(f"{folder} has {key} {getattr(other, key)!r} but {self.folders[0]} has "
+                                       f"{getattr(self.manifest, key)!r}; pooled folders must record the same game")
         self.train_set: EpisodeWindows | None = None
         self.val_set: EpisodeWindows | None = None
         self.latent_fingerprint: str | None = None
@@ -108,26 +127,34 @@ class EpisodeDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        hp, folder = self.hparams, Path(self.hparams.data_dir)
-        episodes = []
-        for entry in self.manifest.episodes:
-            episode = read_episode(folder / entry["file"])
-            self.manifest.validate(episode, str(folder / entry["file"]))
-            episodes.append(episode)
+        hp, name = self.hparams, ", ".join(map(str, self.folders))
+        episodes, latents, fingerprints = [], [], set()
+        for i, (folder, manifest) in enumerate(zip(self.folders, self.manifests)):
+            for entry in manifest.episodes:
+                episode = read_episode(folder / entry["file"])
+                manifest.validate(episode, str(folder / entry["file"]))
+                episodes.append(episode)
+            if self.latent_files is not None:
+                found, fingerprint = load_latents(self.latent_files[i], [e["file"] for e in manifest.episodes])
+                latents.extend(found)
+                fingerprints.add(fingerprint)
         if not episodes:
-            raise DatasetError(f"{folder}: the manifest lists no episodes")
+            raise DatasetError(f"{name}: the manifest lists no episodes")
+        if len(fingerprints) > 1:
+            raise DatasetError(f"the latents files {self.latent_files} were made by different tokenizers; "
+                               "encode every folder with the same one")
         order = np.random.default_rng(hp.seed).permutation(len(episodes))
         n_val = 0 if len(episodes) < 2 else max(1, round(hp.val_fraction * len(episodes))) if hp.val_fraction else 0
         repeat = self.manifest.action_repeat
-        if hp.latents is None:
+        if self.latent_files is None:
             make = lambda idx: EpisodeWindows([episodes[i] for i in idx], hp.window, repeat)  # noqa: E731
         else:
-            latents, self.latent_fingerprint = load_latents(hp.latents, [e["file"] for e in self.manifest.episodes])
+            self.latent_fingerprint = fingerprints.pop()
             make = lambda idx: LatentWindows([episodes[i] for i in idx], [latents[i] for i in idx], hp.window, repeat)  # noqa: E731
         self.train_set, self.val_set = make(order[n_val:]), make(order[:n_val])
         if len(self.train_set) == 0:
             longest = max(ep.decisions for ep in episodes)
-            raise DatasetError(f"{folder}: no training episode has {hp.window} decisions (longest: {longest}); lower window")
+            raise DatasetError(f"{name}: no training episode has {hp.window} decisions (longest: {longest}); lower window")
 
     def _loader(self, dataset: EpisodeWindows, shuffle: bool) -> DataLoader:
         return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle, collate_fn=collate_windows,
