@@ -43,8 +43,11 @@ def test_cached_and_uncached_sampling_give_the_same_frames(model):
     assert not torch.allclose(_rollout(model, True, texts, seed=1)[0].latents, cached[0].latents, atol=1e-3)
 
 
-def test_sampler_builds_the_stream_the_model_was_trained_on(model):
-    """One Euler step from t = 0 equals noise + the training forward's velocity; EOF heads agree."""
+@pytest.mark.parametrize("reward_token", ["bof", "eof"])
+def test_sampler_builds_the_stream_the_model_was_trained_on(reward_token):
+    """One Euler step from t = 0 equals noise + the training forward's velocity; the heads read the same token."""
+    torch.manual_seed(0)
+    model = WorldModel(MOT, FlowConfig(text_dropout=0.0, reward_token=reward_token)).eval()
     texts = [["move up", "wait"], ["go to the red fruit. move left", "move down"]]
     generator = torch.Generator().manual_seed(3)
     latents = torch.randn(2, 3, 4, 4, 4, generator=generator)
@@ -65,8 +68,13 @@ def test_sampler_builds_the_stream_the_model_was_trained_on(model):
     video, flow_time = model._gather(layout, clean, noisy, t)
     with torch.no_grad():
         _, velocity, hidden = tf(layout, video, flow_time, attention_mask(layout))
-        eof = hidden[(layout.kind == TEXT) & (layout.token == tok.eof)].reshape(2, 3, -1)
-        torch.testing.assert_close(first.reward, model.reward_head(eof[:, 1]).squeeze(-1), atol=1e-5, rtol=1e-4)
+        head_token = tok.bof if reward_token == "bof" else tok.eof
+        heads_in = hidden[(layout.kind == TEXT) & (layout.token == head_token)].reshape(2, 3, -1)
+        torch.testing.assert_close(first.reward, model.reward_head(heads_in[:, 1]).squeeze(-1), atol=1e-5, rtol=1e-4)
+        expected_termination = torch.sigmoid(model.termination_head(heads_in[:, 1]).squeeze(-1))
+        torch.testing.assert_close(first.termination, expected_termination, atol=1e-5, rtol=1e-4)
+        if reward_token == "bof":  # read before the chunk: the drawn chunk of step 2 cannot change it
+            torch.testing.assert_close(drawn.reward, model.reward_head(heads_in[:, 2]).squeeze(-1), atol=1e-5, rtol=1e-4)
     noisy2 = (layout.kind == NOISY) & (layout.chunk == 2)
     expected = noise + velocity[noisy2].reshape(2, tf.cfg.tokens_per_chunk, -1)
     torch.testing.assert_close(drawn.latents, tf.unpatchify(expected), atol=1e-4, rtol=1e-4)
@@ -163,3 +171,22 @@ def test_restarted_stream_behaves_like_a_fresh_rollout_and_others_are_untouched(
     torch.testing.assert_close(after[[0, 2]], expected[[0, 2]], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(after[1:2], alone, atol=1e-5, rtol=1e-4)
     assert (~ctx.inputs.valid.any(dim=0)).sum() < ctx.length / 4  # slots no stream sees are dropped in batches
+
+
+def test_reward_of_written_text_is_read_at_the_bof_the_model_wrote(model):
+    """A stream whose text the model wrote gets the reward that forcing that same text gives."""
+    import copy
+
+    model = copy.deepcopy(model)
+    with torch.no_grad():  # every logit 0: greedy writing picks byte 0, valid UTF-8, so the text round-trips
+        model.transformer.text_out.weight.zero_()
+    sampler = Sampler(model, SamplerConfig(flow_steps=2, max_text_tokens=5, temperature=0.0))
+    generator = torch.Generator().manual_seed(4)
+    anchor, chunk = torch.randn(2, 2, 4, 4, 4, generator=generator)
+    wrote = sampler.step(sampler.start(anchor), [None, "move up"], latents=chunk, generator=generator)
+    assert wrote.wrote_text.tolist() == [True, False] and wrote.texts[0] == "\x00" * 5
+    forced = sampler.step(sampler.start(anchor), wrote.texts, latents=chunk)
+    torch.testing.assert_close(wrote.reward, forced.reward, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(wrote.termination, forced.termination, atol=1e-5, rtol=1e-4)
+    other = sampler.step(sampler.start(anchor), ["wait", "move down"], latents=chunk)
+    assert not torch.allclose(other.reward, forced.reward, atol=1e-4)  # the text changes the reward

@@ -8,7 +8,8 @@ One `step` of a batch of rollouts:
    ODE, each a pass of the noisy chunk over the cached context, with classifier-free
    guidance on the step's text (the unconditional pass hides the step's text and BOF, as
    text dropout did in training);
-3. the clean chunk and EOF join the context; EOF's hidden state gives reward and termination.
+3. the clean chunk and EOF join the context. Reward and termination come from the heads on
+   the step's BOF (the text read, the chunk not yet drawn; EOF for older checkpoints).
 
 The context is a sliding window of the last `context_steps` steps (plus BOS), so a step
 costs the same at step 10 and at step 10,000. `use_cache=False` recomputes the whole
@@ -102,13 +103,14 @@ class Sampler:
         active = [True] * ctx.batch_size if active is None else [bool(a) for a in active]
         step, text_start = ctx.steps + 1, ctx.length
         forced = [None if t is None or not a else self.tok.encode(t) for t, a in zip(texts, active)]
-        self._append_text(ctx, [[] if ids is None else ids + [self.tok.bof] for ids in forced], step)
-        written = self._write_text(ctx, [t is None and a for t, a in zip(texts, active)], step, generator)
+        bof = self._append_text(ctx, [[] if ids is None else ids + [self.tok.bof] for ids in forced], step)
+        written, bof = self._write_text(ctx, [t is None and a for t, a in zip(texts, active)], step, generator, bof)
         if latents is None:
             chunk = self._draw_chunk(ctx, text_start, generator)
         else:
             chunk = self.tf.patchify(latents.to(self.device))
         eof = self._commit_chunk(ctx, chunk, step, torch.tensor(active, device=self.device))
+        heads_in = bof if self.model.flow.reward_token == "bof" else eof
         ctx.steps = step
         ctx.keep_last_steps(self.config.context_steps, self.tf.cfg.dim // self.tf.cfg.heads, self.tf.cfg.rope_base,
                             (self.tok.bof, self.tok.eof))
@@ -116,17 +118,20 @@ class Sampler:
             latents=self.tf.unpatchify(chunk),
             texts=[t if t is not None else w for t, w in zip(texts, written)],
             wrote_text=torch.tensor([t is None for t in texts]),
-            reward=self.model.reward_head(eof).squeeze(-1).cpu(),
-            termination=torch.sigmoid(self.model.termination_head(eof).squeeze(-1)).cpu(),
+            reward=self.model.reward_head(heads_in).squeeze(-1).cpu(),
+            termination=torch.sigmoid(self.model.termination_head(heads_in).squeeze(-1)).cpu(),
         )
 
     # ---- the three kinds of call ----------------------------------------------------------
-    def _append_text(self, ctx: RolloutContext, ids: list[list[int]], step: int) -> None:
-        """Commit text tokens, a possibly empty list per stream, right-padded with invalid slots."""
+    def _append_text(self, ctx: RolloutContext, ids: list[list[int]], step: int) -> torch.Tensor:
+        """Commit text tokens, a possibly empty list per stream, right-padded with invalid slots.
+
+        Returns the hidden state (b, d) of each stream's last new token (zeros where a stream got none).
+        """
+        b, device = ctx.batch_size, self.device
         width = max(len(i) for i in ids)
         if width == 0:
-            return
-        b, device = ctx.batch_size, self.device
+            return torch.zeros(b, self.tf.cfg.dim, device=device)
         lengths = torch.tensor([len(i) for i in ids], device=device)
         token = torch.tensor([i + [self.tok.pad] * (width - len(i)) for i in ids], device=device)
         offset = torch.arange(width, device=device)
@@ -136,13 +141,18 @@ class Sampler:
             position=position, order=position, valid=offset < lengths[:, None],
             video=torch.zeros(b, width, self.patch_dim, device=device), flow_time=torch.ones(b, width, device=device),
         )
-        logits, _, _ = self._run(ctx, new, commit=True, step=step)
-        last = logits[torch.arange(b, device=device), (lengths - 1).clamp_min(0)]
-        ctx.logits = torch.where((lengths > 0)[:, None], last, ctx.logits)
+        logits, _, hidden = self._run(ctx, new, commit=True, step=step)
+        last = (torch.arange(b, device=device), (lengths - 1).clamp_min(0))
+        ctx.logits = torch.where((lengths > 0)[:, None], logits[last], ctx.logits)
         ctx.next_position = ctx.next_position + lengths
+        return torch.where((lengths > 0)[:, None], hidden[last], 0.0)
 
-    def _write_text(self, ctx: RolloutContext, writing: list[bool], step: int, generator) -> list[str]:
-        """The model writes the text of the streams marked `writing`, one byte per call, until BOF."""
+    def _write_text(self, ctx: RolloutContext, writing: list[bool], step: int, generator,
+                    bof: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+        """The model writes the text of the streams marked `writing`, one byte per call, until BOF.
+
+        bof (b, d): the hidden state of each stream's BOF so far; returned with the writers' BOFs filled in.
+        """
         writing_now = torch.tensor(writing, device=self.device)
         written: list[list[int]] = [[] for _ in writing]
         for i in range(self.config.max_text_tokens + 1):
@@ -152,11 +162,12 @@ class Sampler:
                 token = torch.full_like(writing_now, self.tok.bof, dtype=torch.long)
             else:
                 token = self._sample_token(ctx.logits, generator)
-            self._append_text(ctx, [[int(t)] if w else [] for t, w in zip(token, writing_now)], step)
+            hidden = self._append_text(ctx, [[int(t)] if w else [] for t, w in zip(token, writing_now)], step)
             for j in torch.nonzero(writing_now & (token != self.tok.bof)).flatten().tolist():
                 written[j].append(int(token[j]))
+            bof = torch.where((writing_now & (token == self.tok.bof))[:, None], hidden, bof)
             writing_now &= token != self.tok.bof
-        return [self.tok.decode(w) for w in written]
+        return [self.tok.decode(w) for w in written], bof
 
     def _draw_chunk(self, ctx: RolloutContext, text_start: int, generator) -> torch.Tensor:
         """Integrate the flow ODE from noise to a chunk: (b, tokens_per_chunk, c p p)."""

@@ -3,8 +3,11 @@
 Loss = text cross-entropy + flow_weight * rectified-flow velocity MSE on the noisy chunks
 + reward_weight * (reward MSE + termination BCE). Rectified flow: x_t = t x_1 + (1 - t) x_0
 with x_1 the clean latent and x_0 ~ N(0, I); the model predicts the velocity x_1 - x_0.
-The EOF token closing step k has seen step k's text and clean chunk: it carries the reward
-and termination heads.
+The reward and termination heads read step k's BOF token, which has seen the context and
+step k's text but not yet its chunk: they judge what the action will bring *before* the frames
+are drawn (as MuZero's reward from state and action), so a planner's scores do not hinge on how
+well an imagined chunk depicts a random event (a fruit reappearing somewhere). Checkpoints from
+before this choice read the EOF after the clean chunk (`FlowConfig.reward_token = "eof"`).
 """
 
 from __future__ import annotations
@@ -36,8 +39,11 @@ class FlowConfig:
     logit_std: float = 1.0
     flow_weight: float = 1.0
     reward_weight: float = 0.5
+    reward_token: str = "bof"  # the token whose hidden state the reward and termination heads read: "bof" or "eof"
 
     def __post_init__(self):
+        if self.reward_token not in ("bof", "eof"):
+            raise ValueError(f"reward_token must be 'bof' or 'eof', got {self.reward_token!r}")
         if self.time_sampling not in ("logit_normal", "uniform"):
             raise ValueError(f"time_sampling must be 'logit_normal' or 'uniform', got {self.time_sampling!r}")
         if not 0.0 <= self.text_dropout < 1.0:
@@ -96,9 +102,11 @@ class WorldModel(nn.Module):
         target_velocity, _ = self._gather(layout, clean - noise, clean - noise, t)
         flow_loss = F.mse_loss(velocity[is_noisy], target_velocity[is_noisy])
 
-        eof = rearrange(hidden[(layout.kind == TEXT) & (layout.token == tok.eof)], "(b k) d -> b k d", b=b)[:, 1:]
-        reward_loss = F.mse_loss(self.reward_head(eof).squeeze(-1), rewards.float())
-        term_loss = F.binary_cross_entropy_with_logits(self.termination_head(eof).squeeze(-1), terminated.float())
+        head_token = tok.bof if self.flow.reward_token == "bof" else tok.eof
+        heads_in = hidden[(layout.kind == TEXT) & (layout.token == head_token)]
+        heads_in = rearrange(heads_in, "(b k) d -> b k d", b=b)[:, 1:]  # (b, n, d): step 0 (the anchor) has no reward
+        reward_loss = F.mse_loss(self.reward_head(heads_in).squeeze(-1), rewards.float())
+        term_loss = F.binary_cross_entropy_with_logits(self.termination_head(heads_in).squeeze(-1), terminated.float())
         total = text_loss + self.flow.flow_weight * flow_loss + self.flow.reward_weight * (reward_loss + term_loss)
         return {"loss": total, "text": text_loss, "flow": flow_loss, "reward": reward_loss, "termination": term_loss}
 

@@ -54,7 +54,8 @@ def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> Lo
     meta = checkpoint["tv2tv"]
     try:
         vae = VideoVAE.from_loaded(checkpoint)
-        model = WorldModel(MoTConfig(**meta["mot_config"]), FlowConfig(**meta["flow_config"]),
+        flow = {"reward_token": "eof", **meta["flow_config"]}  # checkpoints older than the field read EOF
+        model = WorldModel(MoTConfig(**meta["mot_config"]), FlowConfig(**flow),
                            ByteTokenizer.from_dict(meta["tokenizer"]))
         model.load_state_dict(module_state(checkpoint, "model"))
     except (KeyError, TypeError, RuntimeError, ValueError) as err:
