@@ -111,7 +111,7 @@ def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_datas
     assert report["psnr_by_horizon"]["4"] == report["psnr_curve"][3] and 0 < report["psnr_curve"][0] < 60
     assert 0 <= report["ssim_by_horizon"]["1"] <= 1 and report["text_perplexity"] >= 1
     for key in ("control_accuracy", "counterfactual_control_accuracy", "probe_real_accuracy", "reward_accuracy",
-                "termination_f1"):
+                "reward_accuracy_real_chunks", "termination_f1"):
         assert 0.0 <= report[key] <= 1.0, key
     for key in ("control_by_horizon", "counterfactual_control_by_horizon"):
         assert set(report[key]) == {"1", "4"} and all(0.0 <= v <= 1.0 for v in report[key].values()), key

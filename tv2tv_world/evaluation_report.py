@@ -50,13 +50,12 @@ def markdown_summary(report: dict) -> str:
         "| PSNR dB | " + " | ".join(f"{report['psnr_by_horizon'][h]:.2f}" for h in horizons) + " |",
         "| SSIM | " + " | ".join(f"{report['ssim_by_horizon'][h]:.3f}" for h in horizons) + " |",
         *[f"| {name} | " + " | ".join(f"{report[key][h]:.3f}" for h in horizons) + " |"
-          for name, key in (("control", "control_by_horizon"), ("counterfactual control", "counterfactual_control_by_horizon"))
-          if key in report],
+          for name, key in (("control", "control_by_horizon"), ("counterfactual control", "counterfactual_control_by_horizon"))],
         "",
         "| metric | value |",
         "| --- | --- |",
     ]
     for key in ("tokenizer_psnr", "control_accuracy", "counterfactual_control_accuracy", "probe_real_accuracy",
-                "reward_accuracy", "termination_f1", "text_perplexity"):
+                "reward_accuracy", "reward_accuracy_real_chunks", "termination_f1", "text_perplexity"):
         rows.append(f"| {key} | {report[key]:.3f} |")
     return "\n".join(rows) + "\n"

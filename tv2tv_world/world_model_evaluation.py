@@ -5,7 +5,9 @@ intents) are forced as the steps' text; imagined frames are compared with the re
 every horizon. An inverse-dynamics probe (`action_probe`) then reads which action happened in
 each imagined chunk: `control_accuracy` is how often that is the commanded action, and
 `counterfactual_control_accuracy` the same when every step commands a different action than
-the recording's.
+the recording's. Reward accuracy is reported twice: on the imagined rollouts, and with the
+real chunks committed instead (teacher forcing), which tells the heads' errors from the
+imagination's.
 """
 
 from __future__ import annotations
@@ -63,8 +65,12 @@ def windows_of(episodes: list[HeldOutEpisode], horizon: int, max_windows: int) -
 
 @torch.no_grad()
 def imagine(loaded: LoadedWorldModel, sampler: Sampler, anchors: torch.Tensor, actions: list[list[str]],
-            intents: list[list[str]] | None, seed: int) -> dict:
-    """Roll out from anchor latents (b, c, h, w) with forced per-step actions (b, H): frames, rewards, terminations."""
+            intents: list[list[str]] | None, seed: int, real_chunks: torch.Tensor | None = None) -> dict:
+    """Roll out from anchor latents (b, c, h, w) with forced per-step actions (b, H): frames, rewards, terminations.
+
+    real_chunks: (b, H, c, h, w) latents to commit instead of drawing (teacher forcing); then no
+    frames are decoded, only the heads' rewards and terminations are returned.
+    """
     per_step = loaded.text_mode == "per_step"
     prompts = None if per_step else [", ".join(a) for a in actions]
     ctx = sampler.start(anchors, prompts)
@@ -75,10 +81,12 @@ def imagine(loaded: LoadedWorldModel, sampler: Sampler, anchors: torch.Tensor, a
             texts = [step_text(a[h], i[h] if intents else "") for a, i in zip(actions, intents or actions)]
         else:
             texts = [""] * len(actions)
-        result = sampler.step(ctx, texts, generator=generator)
+        result = sampler.step(ctx, texts, None if real_chunks is None else real_chunks[:, h], generator=generator)
         chunks.append(result.latents)
         rewards.append(result.reward)
         terminations.append(result.termination)
+    if real_chunks is not None:
+        return {"rewards": torch.stack(rewards, 1), "terminations": torch.stack(terminations, 1)}
     latents = torch.stack(chunks, dim=1)  # (b, H, c, h, w)
     frames = loaded.vae.decode(latents).clamp(-1, 1)  # (b, H, 3, r, h, w)
     return {"frames": frames, "rewards": torch.stack(rewards, 1), "terminations": torch.stack(terminations, 1)}
@@ -116,7 +124,7 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
     squared = torch.zeros(horizon)
     ssim = torch.zeros(horizon)
     hits = {"control": [], "counterfactual": []}
-    reward_pred, reward_true, term_pred, term_true = [], [], [], []
+    reward_pred, reward_pred_real, reward_true, term_pred, term_true = [], [], [], [], []
     for first in range(0, len(windows), batch_size):
         batch = windows[first : first + batch_size]
         anchors = torch.stack([episodes[e].latents[s] for e, s in batch])
@@ -134,6 +142,10 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
             ssim[h] += float(structural_similarity_index_measure((made + 1) / 2, (target + 1) / 2, data_range=1.0)) * len(batch)
         hits["control"].append(_control_hits(probe, run["frames"], anchor_last, torch.as_tensor(np.stack(recorded))))
         reward_pred.append(run["rewards"])
+        real_chunks = torch.stack([episodes[e].latents[s + 1 : s + 1 + horizon] for e, s in batch])
+        forced = imagine(loaded, sampler, anchors, [[action_texts[a] for a in acts] for acts in recorded], intents,
+                         seed + first, real_chunks=real_chunks)
+        reward_pred_real.append(forced["rewards"])
         reward_true.append(torch.stack([torch.from_numpy(episodes[e].episode.rewards[s : s + horizon]) for e, s in batch]))
         term_pred.append(run["terminations"] > 0.5)
         term_true.append(torch.stack([torch.from_numpy(episodes[e].episode.terminated[s : s + horizon]) for e, s in batch]))
@@ -145,7 +157,9 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
 
     n = len(windows)
     psnr = [float(-10 * math.log10(max(float(s) / n, 1e-10))) for s in squared]
-    reward_pred, reward_true = torch.cat(reward_pred).flatten(), torch.cat(reward_true).flatten()
+    reward_true = torch.cat(reward_true).flatten()
+    reward_hits = {key: float((torch.cat(pred).flatten().round() == reward_true.round()).float().mean())
+                   for key, pred in (("imagined", reward_pred), ("real", reward_pred_real))}
     report = {
         "checkpoint": str(loaded.path),
         "data": str(data_dir),
@@ -159,7 +173,8 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         "ssim_by_horizon": {str(h): float(ssim[h - 1] / n) for h in REPORTED_HORIZONS if h <= horizon},
         "psnr_curve": psnr,
         "tokenizer_psnr": _tokenizer_psnr(episodes, repeat),
-        "reward_accuracy": float((reward_pred.round() == reward_true.round()).float().mean()),
+        "reward_accuracy": reward_hits["imagined"],
+        "reward_accuracy_real_chunks": reward_hits["real"],  # the same heads, the real chunks committed
         "termination_f1": _f1(torch.cat(term_pred).flatten(), torch.cat(term_true).flatten()),
         "text_perplexity": text_perplexity(loaded, episodes, windows, horizon, action_texts),
         "control_accuracy": float(torch.cat(hits["control"]).float().mean()),
