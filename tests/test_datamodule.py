@@ -76,3 +76,22 @@ def test_pooled_folders_of_another_game_or_unpaired_latents_are_named(tiny_datas
         EpisodeDataModule([str(tiny_dataset), str(tiny_dataset)], latents=[str(tmp_path / "a.npz")])
     with pytest.raises(DatasetError, match="empty list"):
         EpisodeDataModule([])
+
+
+def test_pooled_latents_from_different_tokenizers_are_refused(tiny_dataset, tmp_path):
+    import torch
+
+    from tv2tv_world.dataset.latents import encode_dataset
+    from tv2tv_world.video_vae import VideoVAE, VideoVAEConfig
+
+    files = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        vae = VideoVAE(VideoVAEConfig(latent_channels=4, channels=(8, 16), frame_size=64)).eval()
+        files.append(str(encode_dataset(vae, tiny_dataset, tmp_path / f"latents_{seed}.npz", progress=False)))
+    dm = EpisodeDataModule([str(tiny_dataset), str(tiny_dataset)], window=2, latents=files)
+    with pytest.raises(DatasetError, match="made by different tokenizers"):
+        dm.setup("fit")
+    same = EpisodeDataModule([str(tiny_dataset), str(tiny_dataset)], window=2, latents=[files[0], files[0]])
+    same.setup("fit")
+    assert len(same.train_set.episodes) + len(same.val_set.episodes) == 12

@@ -80,7 +80,7 @@ class EpisodeDataModule(L.LightningDataModule):
 
     Args:
         data_dir: the dataset folder (with manifest.json), or a list of folders recorded from the
-            same game (same env id, frame size, action repeat and action texts), e.g. one played
+            same game (same env id and arguments, frame size, action repeat and action texts), e.g. one played
             by the scripted player and one by `--policy explore`; their episodes are pooled.
         window: decisions (= video chunks) per sample.
         batch_size: samples per batch.
