@@ -99,8 +99,8 @@ def train_imagined_ac(loaded: LoadedWorldModel, starts: np.ndarray, config: Imag
         if writer is not None:
             writer.add_scalar("imagined/return", float(rewards.sum(0).mean()), it)
             writer.add_scalar("loss/policy", float(policy_loss.detach()), it)
-            writer.add_scalar("loss/value", float(value_loss), it)
-            writer.add_scalar("policy/entropy", float(entropy), it)
+            writer.add_scalar("loss/value", float(value_loss.detach()), it)
+            writer.add_scalar("policy/entropy", float(entropy.detach()), it)
     if writer is not None:
         writer.close()
     env.close()
