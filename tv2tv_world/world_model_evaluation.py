@@ -132,8 +132,9 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         recorded = [episodes[e].episode.actions[s : s + horizon] for e, s in batch]
         intents = [episodes[e].episode.intents[s : s + horizon].tolist() for e, s in batch]
         real = torch.stack([episodes[e].real_chunk_frames(s, s + horizon, repeat) for e, s in batch])  # (b, H, 3, r, h, w)
+        commanded = [[action_texts[a] for a in acts] for acts in recorded]
 
-        run = imagine(loaded, sampler, anchors, [[action_texts[a] for a in acts] for acts in recorded], intents, seed + first)
+        run = imagine(loaded, sampler, anchors, commanded, intents, seed + first)
         error = ((run["frames"] - real) / 2).pow(2)
         squared += error.mean(dim=(2, 3, 4, 5)).sum(dim=0)
         for h in range(horizon):
@@ -143,8 +144,7 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         hits["control"].append(_control_hits(probe, run["frames"], anchor_last, torch.as_tensor(np.stack(recorded))))
         reward_pred.append(run["rewards"])
         real_chunks = torch.stack([episodes[e].latents[s + 1 : s + 1 + horizon] for e, s in batch])
-        forced = imagine(loaded, sampler, anchors, [[action_texts[a] for a in acts] for acts in recorded], intents,
-                         seed + first, real_chunks=real_chunks)
+        forced = imagine(loaded, sampler, anchors, commanded, intents, seed + first, real_chunks=real_chunks)
         reward_pred_real.append(forced["rewards"])
         reward_true.append(torch.stack([torch.from_numpy(episodes[e].episode.rewards[s : s + horizon]) for e, s in batch]))
         term_pred.append(run["terminations"] > 0.5)
