@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from einops import rearrange
 
 from tv2tv_world.dataset.datamodule import EpisodeDataModule, EpisodeWindows
@@ -95,3 +96,31 @@ def test_pooled_latents_from_different_tokenizers_are_refused(tiny_dataset, tmp_
     same = EpisodeDataModule([str(tiny_dataset), str(tiny_dataset)], window=2, latents=[files[0], files[0]])
     same.setup("fit")
     assert len(same.train_set.episodes) + len(same.val_set.episodes) == 12
+
+
+def test_terminal_weight_draws_the_windows_that_end_an_episode_more_often(tmp_path):
+    from tv2tv_world.dataset.collect import collect
+
+    from conftest import TINY_FORAGE
+
+    collect("tv2tv_world/Forage-v0", "random", 8, tmp_path, seed=7, env_kwargs=TINY_FORAGE, progress=False)
+    plain = EpisodeDataModule(str(tmp_path), window=2, batch_size=1, val_fraction=0.0)
+    plain.setup("fit")
+    terminal = plain.train_set.terminal()
+    expected = [bool(plain.train_set[i]["terminated"].any()) for i in range(len(plain.train_set))]
+    assert terminal.tolist() == expected and 0 < terminal.mean() < 0.5
+
+    def terminal_share(weight: float) -> float:
+        dm = EpisodeDataModule(str(tmp_path), window=2, batch_size=1, val_fraction=0.0, terminal_weight=weight)
+        dm.setup("fit")
+        torch.manual_seed(0)
+        draws = [bool(batch["terminated"].any()) for _ in range(10) for batch in dm.train_dataloader()]
+        assert len(draws) == 10 * len(terminal)  # an epoch keeps its length
+        return float(np.mean(draws))
+
+    share = terminal_share(50.0)
+    odds = terminal.mean() * 50 / (terminal.mean() * 50 + 1 - terminal.mean())
+    assert abs(share - odds) < 0.1 and share > terminal.mean() + 0.3
+    assert abs(terminal_share(1.0) - terminal.mean()) < 1e-9  # plain shuffling: each window once per epoch
+    with pytest.raises(ValueError, match="terminal_weight must be > 0"):
+        EpisodeDataModule(str(tmp_path), terminal_weight=0.0)

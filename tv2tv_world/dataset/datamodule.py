@@ -8,7 +8,7 @@ import lightning as L
 import numpy as np
 import torch
 from einops import rearrange
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from tv2tv_world.dataset.format import DatasetError, Episode, Manifest, read_episode
 from tv2tv_world.dataset.latents import load_latents
@@ -33,6 +33,11 @@ class EpisodeWindows(Dataset):
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def terminal(self) -> np.ndarray:
+        """(len(self),) bool: which windows hold the step at which their episode was terminated."""
+        return np.array([bool(self.episodes[e].terminated[start : start + self.window].any()) for e, start in self.index],
+                        dtype=bool)
 
     def __getitem__(self, i: int) -> dict:
         e, start = self.index[i]
@@ -89,13 +94,20 @@ class EpisodeDataModule(L.LightningDataModule):
         seed: seeds the train/val split.
         latents: a latents file from `tv2tv encode` (world models train on latents, not frames);
             with several folders, one file per folder in the same order.
+        terminal_weight: how many times more often a training window that holds its episode's
+            termination is drawn than any other (with replacement, as many draws per epoch as there
+            are windows). Episode ends are rare (in Forage ~1 decision in 1,000 of the scripted
+            player's data), too rare for a termination head to learn from; 1 = plain shuffling.
     """
 
     def __init__(self, data_dir: str | list[str], window: int = 8, batch_size: int = 16, val_fraction: float = 0.1,
-                 num_workers: int = 0, seed: int = 0, latents: str | list[str] | None = None):
+                 num_workers: int = 0, seed: int = 0, latents: str | list[str] | None = None,
+                 terminal_weight: float = 1.0):
         super().__init__()
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        if not terminal_weight > 0:
+            raise ValueError(f"terminal_weight must be > 0, got {terminal_weight}")
         self.save_hyperparameters()
         self.folders = [Path(d) for d in ([data_dir] if isinstance(data_dir, (str, Path)) else data_dir)]
         if not self.folders:
@@ -156,12 +168,17 @@ class EpisodeDataModule(L.LightningDataModule):
             longest = max(ep.decisions for ep in episodes)
             raise DatasetError(f"{name}: no training episode has {hp.window} decisions (longest: {longest}); lower window")
 
-    def _loader(self, dataset: EpisodeWindows, shuffle: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle, collate_fn=collate_windows,
-                          num_workers=self.hparams.num_workers, persistent_workers=self.hparams.num_workers > 0)
+    def _loader(self, dataset: EpisodeWindows, shuffle: bool, sampler: WeightedRandomSampler | None = None) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle, sampler=sampler,
+                          collate_fn=collate_windows, num_workers=self.hparams.num_workers,
+                          persistent_workers=self.hparams.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+        if self.hparams.terminal_weight == 1.0:
+            return self._loader(self.train_set, shuffle=True)
+        weights = np.where(self.train_set.terminal(), self.hparams.terminal_weight, 1.0)
+        sampler = WeightedRandomSampler(torch.from_numpy(weights), num_samples=len(weights), replacement=True)
+        return self._loader(self.train_set, shuffle=False, sampler=sampler)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False)
