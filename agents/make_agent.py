@@ -13,6 +13,7 @@ from tv2tv_world.agents.imagined_ac import ImaginedACAgent
 from tv2tv_world.agents.imagined_returns import ImaginedReturns
 from tv2tv_world.agents.mpc import MPCAgent
 from tv2tv_world.agents.oracle_returns import OracleReturns
+from tv2tv_world.agents.plan_audit import PlanAudit
 from tv2tv_world.agents.real_game_agent import AGENT_NAMES, Agent, PolicyAgent
 from tv2tv_world.agents.registry import make_policy
 from tv2tv_world.agents.text_prior import TextPriorAgent
@@ -29,6 +30,7 @@ class AgentSettings:
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     flow_steps: int = 2  # Euler steps per imagined chunk while planning
     policy: str | Path | None = None  # imagined_ac: the policy file from `tv2tv train-ac`
+    audit: bool = False  # mpc: also score its plans in a copy of the real game (`PlanAudit`)
 
 
 def make_agent(name: str, loaded: LoadedWorldModel, real_env: gym.Env, settings: AgentSettings) -> Agent:
@@ -41,7 +43,10 @@ def make_agent(name: str, loaded: LoadedWorldModel, real_env: gym.Env, settings:
     imagination = dict(observation="latent", termination_threshold=1.0, flow_steps=settings.flow_steps, horizon=10**9)
     if name == "mpc":
         env = ImaginationVectorEnv(settings.planner.candidates, loaded, shared_noise=True, **imagination)
-        return MPCAgent(CEMPlanner(n_actions, settings.planner), ImaginedReturns(env, settings.planner.discount))
+        returns = ImaginedReturns(env, settings.planner.discount)
+        if settings.audit:
+            returns = PlanAudit(returns, OracleReturns(make_real_env(loaded), settings.planner.discount))
+        return MPCAgent(CEMPlanner(n_actions, settings.planner), returns)
     if name == "text_prior":
         env = ImaginationVectorEnv(settings.planner.candidates, loaded, action_mode="text", **imagination)
         return TextPriorAgent(env, settings.planner.horizon, settings.planner.discount)

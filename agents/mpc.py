@@ -8,13 +8,14 @@ import numpy as np
 from tv2tv_world.agents.cem_planner import CEMPlanner
 from tv2tv_world.agents.imagined_returns import ImaginedReturns
 from tv2tv_world.agents.oracle_returns import OracleReturns
+from tv2tv_world.agents.plan_audit import PlanAudit
 from tv2tv_world.agents.real_game_agent import latest_frames
 
 
 class MPCAgent:
     """CEM planning over `returns`: the world model's imagination (`mpc`) or the real game replayed (oracle)."""
 
-    def __init__(self, planner: CEMPlanner, returns: ImaginedReturns | OracleReturns):
+    def __init__(self, planner: CEMPlanner, returns: ImaginedReturns | OracleReturns | PlanAudit):
         self.planner, self.returns = planner, returns
         self.env: gym.Env | None = None
 

@@ -150,12 +150,16 @@ def test_actor_critic_learns_in_imagination_saves_loads_and_plays(loaded, tmp_pa
 def test_agent_command_writes_a_report_next_to_baselines(tiny_world_model, tmp_path, capsys):
     out = tmp_path / "agents.json"
     main(["agent", "--agent", "mpc", "--checkpoint", str(tiny_world_model), "--episodes", "2", "--max-decisions", "2",
-          "--candidates", "4", "--horizon", "2", "--elites", "2", "--flow-steps", "1", "--out", str(out)])
+          "--candidates", "4", "--horizon", "2", "--elites", "2", "--flow-steps", "1", "--out", str(out), "--audit"])
     report = json.loads(out.read_text())
     assert list(report["agents"]) == ["mpc", "random", "oracle"]
     assert all(len(r["returns"]) == 2 and max(r["decisions"]) <= 2 for r in report["agents"].values())
-    assert "| mpc |" in out.with_suffix(".md").read_text()
-    assert "mpc" in capsys.readouterr().out
+    assert report["agents"]["mpc"]["plan_audit"]["plans"] == 4 * sum(report["agents"]["mpc"]["decisions"])
+    assert "plan_audit" not in report["agents"]["oracle"]
+    markdown = out.with_suffix(".md").read_text()
+    assert "| mpc |" in markdown and "## Plan audit" in markdown
+    printed = capsys.readouterr().out
+    assert "mpc" in printed and "plan audit" in printed
     assert list((tmp_path / "agents_tb").glob("events.out.tfevents.*"))
 
 
@@ -194,3 +198,37 @@ def test_encode_takes_a_world_models_tokenizer_so_train_ac_accepts_its_latents(t
     main(["train-ac", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out", str(tmp_path / "ac.pt"),
           "--iterations", "1", "--num-envs", "2", "--horizon", "2", "--flow-steps", "1", "--quiet"])
     assert (tmp_path / "ac.pt").is_file()
+
+
+def test_plan_audit_scores_the_same_plans_in_the_real_game_without_changing_the_play(loaded):
+    from tv2tv_world.agents.plan_audit import PlanAudit
+
+    def play(audit: bool):
+        env = make_real_env(loaded)
+        agent = make_agent("mpc", loaded, env, AgentSettings(planner=SMALL_PLANNER, flow_steps=1, audit=audit))
+        agent.reset(env, seed=0)
+        observation, info = env.reset(seed=0)
+        actions = []
+        for _ in range(3):
+            actions.append(agent.act(observation, info))
+            observation, _, _, _, info = env.step(actions[-1])
+        return actions, agent.returns
+
+    actions, _ = play(False)
+    audited_actions, audit = play(True)
+    assert audited_actions == actions and isinstance(audit, PlanAudit)
+    summary = audit.summary()
+    assert summary["batches"] == 3 * SMALL_PLANNER.iterations and summary["plans"] == summary["batches"] * 6
+    assert summary["regret"] == pytest.approx(np.mean([r.max() - r[np.argmax(i)] for i, r in audit.batches]))
+    assert 0.0 <= summary["regret"] <= max(r.max() - r.min() for _, r in audit.batches)
+    assert sum(o["plans"] for o in summary["imagined_by_outcome"].values()) == summary["plans"]
+    # the real column is the real game's own score of the same plans; the planner gets the imagined one
+    oracle = make_agent("oracle", loaded, make_real_env(loaded), AgentSettings(planner=SMALL_PLANNER)).returns
+    env = make_real_env(loaded)
+    frame = env.reset(seed=0)[0]
+    oracle.start(env, frame, seed=0)
+    audit.start(env, frame, seed=1)
+    plans = np.random.default_rng(0).integers(0, 5, (SMALL_PLANNER.candidates, SMALL_PLANNER.horizon))
+    scored = audit(plans)
+    assert np.array_equal(audit.batches[-1][1], oracle(plans))
+    assert np.array_equal(scored, audit.imagined(plans))

@@ -56,8 +56,27 @@ def write_agent_report(report: dict, out: str | Path) -> tuple[Path, Path]:
         f"World model `{report['checkpoint']}`; seeds {report['seed']}..{report['seed'] + report['episodes'] - 1}; "
         f"at most {report['max_decisions'] or 'all'} decisions per episode; planner {report['planner']}.", "",
         "| agent | return (mean ± std) | episodes | decisions per episode | s per decision |",
-        "| --- | --- | --- | --- | --- |", *rows, ""])
+        "| --- | --- | --- | --- | --- |", *rows, "", *_audit_lines(report)])
     md = out.with_suffix(".md")
     with atomic_path(md) as temp:
         temp.write_text(markdown)
     return out, md
+
+
+def _audit_lines(report: dict) -> list[str]:
+    """Markdown for the agents run with `--audit` (none: no lines)."""
+    audited = {name: r["plan_audit"] for name, r in report["agents"].items() if "plan_audit" in r}
+    if not audited:
+        return []
+
+    def number(x):
+        return "-" if x is None else f"{x:.3f}"
+
+    lines = ["## Plan audit: the same plans scored in imagination and in the real game", "",
+             "| agent | plans | imagined vs real return (r) | regret | regret of a random plan | "
+             "mean imagined return where real < 0 / = 0 / > 0 |", "| --- | --- | --- | --- | --- | --- |"]
+    for name, a in audited.items():
+        outcomes = " / ".join(f"{number(o['mean_imagined'])} ({o['plans']})" for o in a["imagined_by_outcome"].values())
+        lines.append(f"| {name} | {a['plans']} | {number(a['return_correlation'])} | {a['regret']:.3f} | "
+                     f"{a['random_regret']:.3f} | {outcomes} |")
+    return lines + [""]

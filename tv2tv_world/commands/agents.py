@@ -17,6 +17,7 @@ def _agent(args: argparse.Namespace) -> None:
     from tv2tv_world.agent_evaluation import play_episodes, write_agent_report
     from tv2tv_world.agents.cem_planner import PlannerConfig
     from tv2tv_world.agents.make_agent import AgentSettings, make_agent
+    from tv2tv_world.agents.plan_audit import PlanAudit
     from tv2tv_world.envs.imagination import make_real_env
     from tv2tv_world.world_model_checkpoint import load_world_model
 
@@ -25,13 +26,15 @@ def _agent(args: argparse.Namespace) -> None:
     check_game(loaded, args.env)
     planner = PlannerConfig(horizon=args.horizon, candidates=args.candidates, iterations=args.iterations,
                             elites=min(args.elites, args.candidates))
-    settings = AgentSettings(planner=planner, flow_steps=args.flow_steps, policy=args.policy)
+    settings = AgentSettings(planner=planner, flow_steps=args.flow_steps, policy=args.policy, audit=args.audit)
     names = [args.agent] + [b for b in args.baselines if b != args.agent]
     out = Path(args.out)
     writer = SummaryWriter(str(out.with_suffix("")) + "_tb")
     report = {"env_id": loaded.game["env_id"], "checkpoint": str(args.checkpoint), "seed": args.seed,
               "episodes": args.episodes, "max_decisions": args.max_decisions, "planner": asdict(planner),
               "flow_steps": args.flow_steps, "agents": {}}
+    if args.audit and args.agent != "mpc":
+        raise SystemExit("--audit checks the plans that `mpc` scores in imagination; use it with --agent mpc")
     for name in names:
         env = make_real_env(loaded)
         agent = make_agent(name, loaded, env, settings)
@@ -39,6 +42,14 @@ def _agent(args: argparse.Namespace) -> None:
                                                         writer, tag=name)
         print(f"{name:12s} return {result['mean']:7.2f} ± {result['std']:.2f} over {args.episodes} episodes "
               f"({result['seconds']:.0f} s, {result['seconds_per_decision']:.3f} s per decision)", flush=True)
+        if isinstance(getattr(agent, "returns", None), PlanAudit):
+            result["plan_audit"] = audit = agent.returns.summary()
+            r = audit["return_correlation"]
+            print(f"{'':12s} plan audit: imagined vs real return r = {'-' if r is None else f'{r:.3f}'}, regret "
+                  f"{audit['regret']:.3f} (random plan {audit['random_regret']:.3f})", flush=True)
+            for key in ("return_correlation", "regret", "random_regret"):
+                if audit[key] is not None:
+                    writer.add_scalar(f"{name}/audit/{key}", audit[key])
         env.close()
     writer.close()
     paths = write_agent_report(report, out)
@@ -96,6 +107,9 @@ def add_commands(commands) -> None:
     agent.add_argument("--elites", type=int, default=8, help="CEM elites (default: 8)")
     agent.add_argument("--flow-steps", type=int, default=2, help="Euler steps per imagined chunk (default: 2)")
     agent.add_argument("--policy", default=None, help="imagined_ac: policy file from tv2tv train-ac")
+    agent.add_argument("--audit", action="store_true",
+                       help="mpc: also score every candidate plan in a copy of the real game and report how well "
+                            "imagination ranked them (games that save their state; slower)")
     add_threads(agent)
     agent.set_defaults(run=_agent)
 
