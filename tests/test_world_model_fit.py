@@ -115,10 +115,23 @@ def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_datas
         assert 0.0 <= report[key] <= 1.0, key
     for key in ("control_by_horizon", "counterfactual_control_by_horizon"):
         assert set(report[key]) == {"1", "4"} and all(0.0 <= v <= 1.0 for v in report[key].values()), key
+    for key in ("reward_auc", "reward_auc_real_chunks", "termination_auc"):  # None: no event of that kind
+        assert key in report and (report[key] is None or 0.0 <= report[key] <= 1.0), key
     assert "| PSNR dB |" in out.with_suffix(".md").read_text() and "| counterfactual control |" in out.with_suffix(".md").read_text()
     assert Image.open(tmp_path / "eval" / "report_psnr.png").size == (640, 400)
     probe = torch.load(tmp_path / "eval" / "report_probe.pt", weights_only=True)
     assert probe["shape"]["actions"] == 5
+
+
+def test_auc_is_the_chance_that_a_positive_outranks_a_negative():
+    from tv2tv_world.world_model_evaluation import _auc
+
+    scores = torch.tensor([0.9, 0.2, 0.5, 0.5, 0.1])
+    positive = torch.tensor([True, False, True, False, False])
+    # 0.9 outranks all 3 negatives, 0.5 outranks 2 and ties 1: (5 + 0.5) / 6 pairs
+    assert _auc(scores, positive) == pytest.approx(5.5 / 6)
+    assert _auc(-scores, positive) == pytest.approx(0.5 / 6)
+    assert _auc(scores, torch.zeros(5, dtype=torch.bool)) is None
 
 
 def test_loading_a_tokenizer_as_a_world_model_is_a_named_error(trained_vae):

@@ -147,7 +147,7 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         forced = imagine(loaded, sampler, anchors, commanded, intents, seed + first, real_chunks=real_chunks)
         reward_pred_real.append(forced["rewards"])
         reward_true.append(torch.stack([torch.from_numpy(episodes[e].episode.rewards[s : s + horizon]) for e, s in batch]))
-        term_pred.append(run["terminations"] > 0.5)
+        term_pred.append(run["terminations"])  # probabilities
         term_true.append(torch.stack([torch.from_numpy(episodes[e].episode.terminated[s : s + horizon]) for e, s in batch]))
 
         # counterfactual: every step commands an action other than the recorded one
@@ -158,8 +158,10 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
     n = len(windows)
     psnr = [float(-10 * math.log10(max(float(s) / n, 1e-10))) for s in squared]
     reward_true = torch.cat(reward_true).flatten()
-    reward_hits = {key: float((torch.cat(pred).flatten().round() == reward_true.round()).float().mean())
+    reward_pred, reward_pred_real = torch.cat(reward_pred).flatten(), torch.cat(reward_pred_real).flatten()
+    reward_hits = {key: float((pred.round() == reward_true.round()).float().mean())
                    for key, pred in (("imagined", reward_pred), ("real", reward_pred_real))}
+    term_pred, term_true = torch.cat(term_pred).flatten(), torch.cat(term_true).flatten()
     report = {
         "checkpoint": str(loaded.path),
         "data": str(data_dir),
@@ -175,7 +177,11 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         "tokenizer_psnr": _tokenizer_psnr(episodes, repeat),
         "reward_accuracy": reward_hits["imagined"],
         "reward_accuracy_real_chunks": reward_hits["real"],  # the same heads, the real chunks committed
-        "termination_f1": _f1(torch.cat(term_pred).flatten(), torch.cat(term_true).flatten()),
+        # rounded accuracy is mostly the many zero-reward steps; the AUCs say how well the heads rank the rare events
+        "reward_auc": _auc(reward_pred, reward_true > 0),
+        "reward_auc_real_chunks": _auc(reward_pred_real, reward_true > 0),
+        "termination_f1": _f1(term_pred > 0.5, term_true),
+        "termination_auc": _auc(term_pred, term_true),
         "text_perplexity": text_perplexity(loaded, episodes, windows, horizon, action_texts),
         "control_accuracy": float(torch.cat(hits["control"]).float().mean()),
         "counterfactual_control_accuracy": float(torch.cat(hits["counterfactual"]).float().mean()),
@@ -235,6 +241,17 @@ def _tokenizer_psnr(episodes: list[HeldOutEpisode], repeat: int) -> float:
         squared += float(error.mean(dim=(1, 3, 4)).sum())
         count += error.shape[0] * error.shape[2]
     return float(-10 * math.log10(max(squared / count, 1e-10)))
+
+
+def _auc(scores: torch.Tensor, positive: torch.Tensor) -> float | None:
+    """Area under the ROC curve of (n,) scores for (n,) bool labels: the chance that a positive outranks a
+    negative (ties count half); None when a class is missing."""
+    pos, neg = scores[positive], scores[~positive]
+    if not len(pos) or not len(neg):
+        return None
+    above = (pos[:, None] > neg[None]).double().mean()
+    ties = (pos[:, None] == neg[None]).double().mean()
+    return float(above + 0.5 * ties)
 
 
 def _f1(pred: torch.Tensor, true: torch.Tensor) -> float:
