@@ -37,6 +37,20 @@ def test_overfitting_one_batch_lowers_every_loss():
     assert last["flow"] < 0.8 * first["flow"]
 
 
+def test_termination_pos_weight_scales_only_the_steps_that_end_an_episode():
+    def termination_loss(pos_weight: float, terminated: torch.Tensor) -> float:
+        torch.manual_seed(0)
+        model = WorldModel(MOT, FlowConfig(text_dropout=0.0, termination_pos_weight=pos_weight)).eval()
+        latents = torch.randn(2, 4, 4, 4, 4)
+        return float(model.loss(latents, TEXTS, torch.zeros(2, 3), terminated)["termination"])
+
+    ends, never = torch.ones(2, 3, dtype=torch.bool), torch.zeros(2, 3, dtype=torch.bool)
+    assert termination_loss(4.0, ends) == pytest.approx(4 * termination_loss(1.0, ends), rel=1e-5)
+    assert termination_loss(4.0, never) == pytest.approx(termination_loss(1.0, never), rel=1e-6)
+    with pytest.raises(ValueError, match="termination_pos_weight must be > 0"):
+        FlowConfig(termination_pos_weight=0.0)
+
+
 def test_bad_flow_config_is_named():
     with pytest.raises(ValueError, match="time_sampling must be"):
         FlowConfig(time_sampling="cosine")

@@ -40,6 +40,9 @@ class FlowConfig:
     flow_weight: float = 1.0
     reward_weight: float = 0.5
     reward_token: str = "bof"  # the token whose hidden state the reward and termination heads read: "bof" or "eof"
+    # how much a step that ends the episode weighs in the termination loss against one that does not: such steps
+    # are rare (Forage: ~1 in 1,000 of the scripted player's) and the head barely learns them at 1
+    termination_pos_weight: float = 1.0
 
     def __post_init__(self):
         if self.reward_token not in ("bof", "eof"):
@@ -48,6 +51,8 @@ class FlowConfig:
             raise ValueError(f"time_sampling must be 'logit_normal' or 'uniform', got {self.time_sampling!r}")
         if not 0.0 <= self.text_dropout < 1.0:
             raise ValueError(f"text_dropout must be in [0, 1), got {self.text_dropout}")
+        if not self.termination_pos_weight > 0:
+            raise ValueError(f"termination_pos_weight must be > 0, got {self.termination_pos_weight}")
 
 
 class WorldModel(nn.Module):
@@ -106,7 +111,9 @@ class WorldModel(nn.Module):
         heads_in = hidden[(layout.kind == TEXT) & (layout.token == head_token)]
         heads_in = rearrange(heads_in, "(b k) d -> b k d", b=b)[:, 1:]  # (b, n, d): step 0 (the anchor) has no reward
         reward_loss = F.mse_loss(self.reward_head(heads_in).squeeze(-1), rewards.float())
-        term_loss = F.binary_cross_entropy_with_logits(self.termination_head(heads_in).squeeze(-1), terminated.float())
+        pos_weight = torch.tensor(self.flow.termination_pos_weight, device=latents.device)
+        term_loss = F.binary_cross_entropy_with_logits(self.termination_head(heads_in).squeeze(-1), terminated.float(),
+                                                       pos_weight=pos_weight)
         total = text_loss + self.flow.flow_weight * flow_loss + self.flow.reward_weight * (reward_loss + term_loss)
         return {"loss": total, "text": text_loss, "flow": flow_loss, "reward": reward_loss, "termination": term_loss}
 
