@@ -124,14 +124,14 @@ def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_datas
 
 
 def test_auc_is_the_chance_that_a_positive_outranks_a_negative():
-    from tv2tv_world.world_model_evaluation import _auc
+    from tv2tv_world.world_model_evaluation import roc_auc
 
     scores = torch.tensor([0.9, 0.2, 0.5, 0.5, 0.1])
     positive = torch.tensor([True, False, True, False, False])
     # 0.9 outranks all 3 negatives, 0.5 outranks 2 and ties 1: (5 + 0.5) / 6 pairs
-    assert _auc(scores, positive) == pytest.approx(5.5 / 6)
-    assert _auc(-scores, positive) == pytest.approx(0.5 / 6)
-    assert _auc(scores, torch.zeros(5, dtype=torch.bool)) is None
+    assert roc_auc(scores, positive) == pytest.approx(5.5 / 6)
+    assert roc_auc(-scores, positive) == pytest.approx(0.5 / 6)
+    assert roc_auc(scores, torch.zeros(5, dtype=torch.bool)) is None
 
 
 def test_loading_a_tokenizer_as_a_world_model_is_a_named_error(trained_vae):

@@ -178,10 +178,10 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         "reward_accuracy": reward_hits["imagined"],
         "reward_accuracy_real_chunks": reward_hits["real"],  # the same heads, the real chunks committed
         # rounded accuracy is mostly the many zero-reward steps; the AUCs say how well the heads rank the rare events
-        "reward_auc": _auc(reward_pred, reward_true > 0),
-        "reward_auc_real_chunks": _auc(reward_pred_real, reward_true > 0),
+        "reward_auc": roc_auc(reward_pred, reward_true > 0),
+        "reward_auc_real_chunks": roc_auc(reward_pred_real, reward_true > 0),
         "termination_f1": _f1(term_pred > 0.5, term_true),
-        "termination_auc": _auc(term_pred, term_true),
+        "termination_auc": roc_auc(term_pred, term_true),
         "text_perplexity": text_perplexity(loaded, episodes, windows, horizon, action_texts),
         "control_accuracy": float(torch.cat(hits["control"]).float().mean()),
         "counterfactual_control_accuracy": float(torch.cat(hits["counterfactual"]).float().mean()),
@@ -243,7 +243,7 @@ def _tokenizer_psnr(episodes: list[HeldOutEpisode], repeat: int) -> float:
     return float(-10 * math.log10(max(squared / count, 1e-10)))
 
 
-def _auc(scores: torch.Tensor, positive: torch.Tensor) -> float | None:
+def roc_auc(scores: torch.Tensor, positive: torch.Tensor) -> float | None:
     """Area under the ROC curve of (n,) scores for (n,) bool labels: the chance that a positive outranks a
     negative (ties count half); None when a class is missing."""
     pos, neg = scores[positive], scores[~positive]
