@@ -123,6 +123,24 @@ def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_datas
     assert probe["shape"]["actions"] == 5
 
 
+def test_head_lr_scale_gives_the_reward_and_termination_heads_their_own_rate(tiny_world_model):
+    from dataclasses import asdict
+
+    from tv2tv_world.world_model_module import WorldModelModule
+
+    mot = asdict(load_world_model(tiny_world_model).model.transformer.cfg)
+    plain = WorldModelModule(vae_checkpoint=str(tiny_world_model), mot=mot, lr=1e-3)
+    assert len(plain.param_groups()) == 1
+    module = WorldModelModule(vae_checkpoint=str(tiny_world_model), mot=mot, lr=1e-3, head_lr_scale=20.0)
+    trunk, heads = module.param_groups()
+    assert heads["lr"] == pytest.approx(0.02) and "lr" not in trunk
+    assert {id(p) for p in heads["params"]} == {id(p) for p in [*module.model.reward_head.parameters(),
+                                                                 *module.model.termination_head.parameters()]}
+    assert len(trunk["params"]) + len(heads["params"]) == len(list(module.model.parameters()))
+    with pytest.raises(ValueError, match="head_lr_scale must be > 0"):
+        WorldModelModule(vae_checkpoint=str(tiny_world_model), mot=mot, head_lr_scale=0.0)
+
+
 def test_auc_is_the_chance_that_a_positive_outranks_a_negative():
     from tv2tv_world.world_model_evaluation import roc_auc
 

@@ -33,6 +33,10 @@ class WorldModelModule(L.LightningModule):
         mot: transformer sizes; `latent_channels` / `latent_size` are taken from the tokenizer.
         flow: loss weights, flow-time sampling and text dropout.
         lr, weight_decay, warmup_steps: AdamW with warm-up and cosine decay over `trainer.max_steps`.
+        head_lr_scale: the reward and termination heads learn at `lr` times this. They learn from rare
+            events (fruits, episode ends) whose gradients are small beside the flow loss's, and lag the
+            trunk: a linear probe of the trunk's features foresaw Forage's episode ends where the head
+            trained with it did not (`scripts/termination_probe.py`).
         text_mode: "per_step" (TV2TV: each step's action and intent before its chunk) or "prompt"
             (the T2V baseline: all the window's action texts as one prompt before the first chunk).
         video_flow_steps: Euler steps of the real-vs-imagined videos logged at each validation.
@@ -46,10 +50,12 @@ class WorldModelModule(L.LightningModule):
 
     def __init__(self, vae_checkpoint: str, mot: MoTConfig | None = None, flow: FlowConfig | None = None,
                  lr: float = 3e-4, weight_decay: float = 0.01, warmup_steps: int = 200, text_mode: str = "per_step",
-                 video_flow_steps: int = 8, init_from: str | None = None):
+                 video_flow_steps: int = 8, init_from: str | None = None, head_lr_scale: float = 1.0):
         super().__init__()
         if text_mode not in self.TEXT_MODES:
             raise ValueError(f"text_mode must be one of {self.TEXT_MODES}, got {text_mode!r}")
+        if not head_lr_scale > 0:
+            raise ValueError(f"head_lr_scale must be > 0, got {head_lr_scale}")
         vae = load_tokenizer(vae_checkpoint)
         mot = MoTConfig(**mot) if isinstance(mot, dict) else mot or MoTConfig()
         mot.latent_channels, mot.latent_size = vae.cfg.latent_channels, vae.cfg.latent_size
@@ -128,8 +134,18 @@ class WorldModelModule(L.LightningModule):
             video = rearrange(torch.cat([batch["frames"][0], to_uint8(made)], dim=-1), "t c h w -> t h w c")
             add_video(self.logger.experiment, "val/real_vs_imagined", video.cpu().numpy(), self.global_step)
 
+    def param_groups(self) -> list[dict]:
+        """The optimizer's parameter groups: one, or the trunk and the heads when `head_lr_scale` != 1
+        (so that runs saved before the option resume with the optimizer state they have)."""
+        if self.hparams.get("head_lr_scale", 1.0) == 1.0:
+            return [{"params": list(self.model.parameters())}]
+        heads = [*self.model.reward_head.parameters(), *self.model.termination_head.parameters()]
+        head_ids = {id(p) for p in heads}
+        trunk = [p for p in self.model.parameters() if id(p) not in head_ids]
+        return [{"params": trunk}, {"params": heads, "lr": self.hparams.lr * self.hparams.head_lr_scale}]
+
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        optimizer = torch.optim.AdamW(self.param_groups(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         return {"optimizer": optimizer,
                 "lr_scheduler": warmup_cosine(optimizer, self.hparams.warmup_steps, self.trainer)}
 
