@@ -51,6 +51,22 @@ def test_termination_pos_weight_scales_only_the_steps_that_end_an_episode():
         FlowConfig(termination_pos_weight=0.0)
 
 
+def test_termination_on_last_steps_ignores_the_steps_a_window_is_known_to_survive():
+    def termination_loss(steps: str, terminated: torch.Tensor) -> float:
+        torch.manual_seed(0)
+        model = WorldModel(MOT, FlowConfig(text_dropout=0.0, termination_steps=steps)).eval()
+        return float(model.loss(torch.randn(2, 4, 4, 4, 4), TEXTS, torch.zeros(2, 3), terminated)["termination"])
+
+    never = torch.zeros(2, 3, dtype=torch.bool)
+    early, last = never.clone(), never.clone()
+    early[:, 0], last[:, -1] = True, True
+    assert termination_loss("last", early) == pytest.approx(termination_loss("last", never))
+    assert termination_loss("last", last) > termination_loss("last", never) + 1.0
+    assert termination_loss("all", early) > termination_loss("all", never) + 0.5
+    with pytest.raises(ValueError, match="termination_steps must be"):
+        FlowConfig(termination_steps="first")
+
+
 def test_bad_flow_config_is_named():
     with pytest.raises(ValueError, match="time_sampling must be"):
         FlowConfig(time_sampling="cosine")

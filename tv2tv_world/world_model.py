@@ -43,6 +43,10 @@ class FlowConfig:
     # how much a step that ends the episode weighs in the termination loss against one that does not: such steps
     # are rare (Forage: ~1 in 1,000 of the scripted player's) and the head barely learns them at 1
     termination_pos_weight: float = 1.0
+    # which steps of a window train the termination head: "all", or "last". A window lies inside its episode,
+    # so every step but the last is known to survive: trained on all, the head learns that episodes end only
+    # at a window's last step (and never foresees an end a few steps into a rollout); the last is unbiased
+    termination_steps: str = "all"
 
     def __post_init__(self):
         if self.reward_token not in ("bof", "eof"):
@@ -51,6 +55,8 @@ class FlowConfig:
             raise ValueError(f"time_sampling must be 'logit_normal' or 'uniform', got {self.time_sampling!r}")
         if not 0.0 <= self.text_dropout < 1.0:
             raise ValueError(f"text_dropout must be in [0, 1), got {self.text_dropout}")
+        if self.termination_steps not in ("all", "last"):
+            raise ValueError(f"termination_steps must be 'all' or 'last', got {self.termination_steps!r}")
         if not self.termination_pos_weight > 0:
             raise ValueError(f"termination_pos_weight must be > 0, got {self.termination_pos_weight}")
 
@@ -111,9 +117,11 @@ class WorldModel(nn.Module):
         heads_in = hidden[(layout.kind == TEXT) & (layout.token == head_token)]
         heads_in = rearrange(heads_in, "(b k) d -> b k d", b=b)[:, 1:]  # (b, n, d): step 0 (the anchor) has no reward
         reward_loss = F.mse_loss(self.reward_head(heads_in).squeeze(-1), rewards.float())
+        term_logits = self.termination_head(heads_in).squeeze(-1)  # (b, n)
+        if self.flow.termination_steps == "last":
+            term_logits, terminated = term_logits[:, -1:], terminated[:, -1:]
         pos_weight = torch.tensor(self.flow.termination_pos_weight, device=latents.device)
-        term_loss = F.binary_cross_entropy_with_logits(self.termination_head(heads_in).squeeze(-1), terminated.float(),
-                                                       pos_weight=pos_weight)
+        term_loss = F.binary_cross_entropy_with_logits(term_logits, terminated.float(), pos_weight=pos_weight)
         total = text_loss + self.flow.flow_weight * flow_loss + self.flow.reward_weight * (reward_loss + term_loss)
         return {"loss": total, "text": text_loss, "flow": flow_loss, "reward": reward_loss, "termination": term_loss}
 
