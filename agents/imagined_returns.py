@@ -8,22 +8,40 @@ import numpy as np
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
 
 
+class ImaginedValue:
+    """The running discounted return of n imagined games, from the model's reward and termination heads.
+
+    The termination head is used softly: a step's reward counts with the probability that the
+    game is still running, and each end the model foresees costs `end_penalty` times its
+    probability (an end forfeits every later reward, which a short plan cannot see).
+    """
+
+    def __init__(self, n: int, discount: float = 0.95, end_penalty: float = 1.0):
+        self.discount, self.end_penalty = discount, end_penalty
+        self.total, self.alive, self.steps = np.zeros(n), np.ones(n), 0
+
+    def add(self, reward: np.ndarray, end_probability: np.ndarray) -> None:
+        """One step's (n,) predicted rewards and episode-end probabilities."""
+        self.total += self.discount**self.steps * self.alive * (reward - self.end_penalty * end_probability)
+        self.alive *= 1.0 - end_probability
+        self.steps += 1
+
+
 class ImaginedReturns:
     """Discounted returns of action sequences as the world model predicts them, scored on latents.
 
     Each call restarts all `num_envs` imagined games from the same real start and steps them
-    through the plans in one batched sampler call per decision; no pixels are decoded. The
-    termination head is used softly: a step's reward counts with the probability that the
-    episode is still running, so plans that the model thinks end the game are worth less.
+    through the plans in one batched sampler call per decision; no pixels are decoded; the
+    heads' outputs add up as `ImaginedValue` says.
     The imagination noise is seeded per call from `seed`; with an env made with
     `shared_noise=True` it is the same for every plan (common random numbers), so plans differ
     only by their actions.
     """
 
-    def __init__(self, env: ImaginationVectorEnv, discount: float = 0.95):
+    def __init__(self, env: ImaginationVectorEnv, discount: float = 0.95, end_penalty: float = 1.0):
         if env.single.observation != "latent" or env.single.termination_threshold < 1.0:
             raise ValueError("plan scoring needs an env with observation='latent' and termination_threshold=1.0")
-        self.env, self.discount = env, discount
+        self.env, self.discount, self.end_penalty = env, discount, end_penalty
         self.start_frames: np.ndarray | None = None
         self.seed = 0
 
@@ -39,9 +57,8 @@ class ImaginedReturns:
         if plans.ndim != 2 or len(plans) != n:
             raise ValueError(f"expected ({n}, horizon) plans, got shape {plans.shape}")
         self.env.reset(seed=self.seed, options={"frames": self.start_frames})
-        total, alive = np.zeros(n), np.ones(n)
+        value = ImaginedValue(n, self.discount, self.end_penalty)
         for t in range(plans.shape[1]):
             _, reward, _, _, info = self.env.step(plans[:, t])
-            total += self.discount**t * alive * reward
-            alive *= 1.0 - info["termination_probability"]
-        return total
+            value.add(reward, info["termination_probability"])
+        return value.total

@@ -31,6 +31,7 @@ class AgentSettings:
     flow_steps: int = 2  # Euler steps per imagined chunk while planning
     policy: str | Path | None = None  # imagined_ac: the policy file from `tv2tv train-ac`
     audit: bool = False  # mpc: also score its plans in a copy of the real game (`PlanAudit`)
+    end_penalty: float = 1.0  # mpc, text_prior: return lost per episode end the model foresees (`ImaginedValue`)
 
 
 def make_agent(name: str, loaded: LoadedWorldModel, real_env: gym.Env, settings: AgentSettings) -> Agent:
@@ -43,13 +44,13 @@ def make_agent(name: str, loaded: LoadedWorldModel, real_env: gym.Env, settings:
     imagination = dict(observation="latent", termination_threshold=1.0, flow_steps=settings.flow_steps, horizon=10**9)
     if name == "mpc":
         env = ImaginationVectorEnv(settings.planner.candidates, loaded, shared_noise=True, **imagination)
-        returns = ImaginedReturns(env, settings.planner.discount)
+        returns = ImaginedReturns(env, settings.planner.discount, settings.end_penalty)
         if settings.audit:
             returns = PlanAudit(returns, OracleReturns(make_real_env(loaded), settings.planner.discount))
         return MPCAgent(CEMPlanner(n_actions, settings.planner), returns)
     if name == "text_prior":
         env = ImaginationVectorEnv(settings.planner.candidates, loaded, action_mode="text", **imagination)
-        return TextPriorAgent(env, settings.planner.horizon, settings.planner.discount)
+        return TextPriorAgent(env, settings.planner.horizon, settings.planner.discount, settings.end_penalty)
     if name == "imagined_ac":
         if settings.policy is None:
             raise ValueError("the imagined_ac agent needs --policy, a file from `tv2tv train-ac`")

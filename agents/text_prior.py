@@ -5,6 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
+from tv2tv_world.agents.imagined_returns import ImaginedValue
 from tv2tv_world.agents.real_game_agent import latest_frames
 from tv2tv_world.envs.action_text import action_of_text
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
@@ -20,11 +21,11 @@ class TextPriorAgent:
     (num_envs lists of `horizon` strings) for display.
     """
 
-    def __init__(self, env: ImaginationVectorEnv, horizon: int = 4, discount: float = 0.95):
+    def __init__(self, env: ImaginationVectorEnv, horizon: int = 4, discount: float = 0.95, end_penalty: float = 1.0):
         if env.single.action_mode != "text" or env.single.observation != "latent" or env.single.termination_threshold < 1.0:
             raise ValueError("the text prior needs an env with action_mode='text', observation='latent' and "
                              "termination_threshold=1.0")
-        self.env, self.horizon, self.discount = env, horizon, discount
+        self.env, self.horizon, self.discount, self.end_penalty = env, horizon, discount, end_penalty
         self.action_texts = env.single.action_texts
         self.rng = np.random.default_rng()
         self.last_plans: list[list[str]] = []
@@ -35,16 +36,15 @@ class TextPriorAgent:
     def act(self, observation: np.ndarray, info: dict) -> int:
         n = self.env.num_envs
         self.env.reset(seed=int(self.rng.integers(2**31)), options={"frames": latest_frames(observation, info)})
-        total, alive, plans = np.zeros(n), np.ones(n), [[] for _ in range(n)]
-        for t in range(self.horizon):
+        value, plans = ImaginedValue(n, self.discount, self.end_penalty), [[] for _ in range(n)]
+        for _ in range(self.horizon):
             _, reward, _, _, step_info = self.env.step([""] * n)
-            total += self.discount**t * alive * reward
-            alive *= 1.0 - step_info["termination_probability"]
+            value.add(reward, step_info["termination_probability"])
             for plan, text in zip(plans, step_info["text"]):
                 plan.append(text)
         self.last_plans = plans
         first = [action_of_text(plan[0], self.action_texts) for plan in plans]
-        scores = np.where([a is not None for a in first], total, -np.inf)
+        scores = np.where([a is not None for a in first], value.total, -np.inf)
         if not np.isfinite(scores).any():  # the model named no action at all: play a random one
             return int(self.rng.integers(len(self.action_texts)))
         return first[int(np.argmax(scores))]

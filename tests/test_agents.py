@@ -89,6 +89,29 @@ def test_imagined_returns_are_seeded_and_depend_on_the_actions(loaded):
         ImaginedReturns(ImaginationVectorEnv(2, loaded, flow_steps=2))
 
 
+def test_imagined_value_discounts_counts_rewards_while_alive_and_charges_foreseen_ends():
+    from tv2tv_world.agents.imagined_returns import ImaginedValue
+
+    value = ImaginedValue(2, discount=0.5, end_penalty=2.0)
+    value.add(np.array([1.0, 0.0]), np.array([0.0, 0.5]))
+    value.add(np.array([1.0, 1.0]), np.array([0.0, 0.0]))
+    # game 0: 1 + 0.5 * 1; game 1: (0 - 2 * 0.5) + 0.5 * 0.5 (alive) * 1
+    np.testing.assert_allclose(value.total, [1.5, -1.0 + 0.25])
+    np.testing.assert_allclose(value.alive, [1.0, 0.5])
+
+
+def test_end_penalty_lowers_imagined_returns_by_the_foreseen_ends(loaded):
+    env = ImaginationVectorEnv(3, loaded, flow_steps=1, observation="latent", termination_threshold=1.0, shared_noise=True)
+    frame = make_real_env(loaded).reset(seed=0)[0]
+    plans = np.array([[0, 1], [2, 3], [4, 4]])
+    scores = {}
+    for penalty in (0.0, 1.0):
+        returns = ImaginedReturns(env, end_penalty=penalty)
+        returns.start(None, frame, seed=3)
+        scores[penalty] = returns(plans)
+    assert np.all(scores[1.0] < scores[0.0])  # every step has some end probability
+
+
 def test_oracle_planner_beats_random_in_the_real_game(loaded):
     env = make_real_env(loaded)
     settings = AgentSettings(planner=PlannerConfig(horizon=4, candidates=32, iterations=2, elites=4))

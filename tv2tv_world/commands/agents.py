@@ -26,13 +26,14 @@ def _agent(args: argparse.Namespace) -> None:
     check_game(loaded, args.env)
     planner = PlannerConfig(horizon=args.horizon, candidates=args.candidates, iterations=args.iterations,
                             elites=min(args.elites, args.candidates))
-    settings = AgentSettings(planner=planner, flow_steps=args.flow_steps, policy=args.policy, audit=args.audit)
+    settings = AgentSettings(planner=planner, flow_steps=args.flow_steps, policy=args.policy, audit=args.audit,
+                             end_penalty=args.end_penalty)
     names = [args.agent] + [b for b in args.baselines if b != args.agent]
     out = Path(args.out)
     writer = SummaryWriter(str(out.with_suffix("")) + "_tb")
     report = {"env_id": loaded.game["env_id"], "checkpoint": str(args.checkpoint), "seed": args.seed,
               "episodes": args.episodes, "max_decisions": args.max_decisions, "planner": asdict(planner),
-              "flow_steps": args.flow_steps, "agents": {}}
+              "flow_steps": args.flow_steps, "end_penalty": args.end_penalty, "agents": {}}
     if args.audit and args.agent != "mpc":
         raise SystemExit("--audit checks the plans that `mpc` scores in imagination; use it with --agent mpc")
     for name in names:
@@ -107,6 +108,9 @@ def add_commands(commands) -> None:
     agent.add_argument("--elites", type=int, default=8, help="CEM elites (default: 8)")
     agent.add_argument("--flow-steps", type=int, default=2, help="Euler steps per imagined chunk (default: 2)")
     agent.add_argument("--policy", default=None, help="imagined_ac: policy file from tv2tv train-ac")
+    agent.add_argument("--end-penalty", type=float, default=1.0,
+                       help="mpc, text_prior: return a plan loses per episode end the model foresees, times its "
+                            "probability (default: 1)")
     agent.add_argument("--audit", action="store_true",
                        help="mpc: also score every candidate plan in a copy of the real game and report how well "
                             "imagination ranked them (games that save their state; slower)")
