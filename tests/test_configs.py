@@ -17,7 +17,7 @@ STACKS = {  # config stack -> a line its printed config must hold
     "world_model": (WORLD_MODEL, "text_mode: per_step"),
     "prompt_only": (WORLD_MODEL + ["world_model/forage_prompt_only.yaml"], "text_mode: prompt"),
     "explore": (WORLD_MODEL + ["world_model/continue.yaml", "world_model/explore.yaml"], "- data/forage_explore"),
-    "hazards": (WORLD_MODEL + ["world_model/continue.yaml", "world_model/hazards.yaml"], "termination_steps: last"),
+    "hazards": (WORLD_MODEL + ["world_model/continue.yaml", "world_model/hazards.yaml"], "min_train_steps: 1"),
     "world_model_gpu": (WORLD_MODEL + ["world_model/gpu.yaml"], "accelerator: gpu"),
     "demo": (["demo/world_model.yaml"], "class_path: tv2tv_world.world_model_module.WorldModelModule"),
     "demo_vae": (["demo/vae.yaml"], "class_path: tv2tv_world.vae_module.VideoVAEModule"),

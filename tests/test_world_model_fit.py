@@ -141,6 +141,33 @@ def test_head_lr_scale_gives_the_reward_and_termination_heads_their_own_rate(tin
         WorldModelModule(vae_checkpoint=str(tiny_world_model), mot=mot, head_lr_scale=0.0)
 
 
+def test_crop_keeps_the_last_steps_of_every_window_with_the_chunk_before_as_anchor(tiny_world_model):
+    from dataclasses import asdict
+
+    from tv2tv_world.world_model_module import WorldModelModule
+
+    mot = asdict(load_world_model(tiny_world_model).model.transformer.cfg)
+    b, n = 2, 6
+    batch = {"latents": torch.arange(b * (1 + n)).reshape(b, 1 + n).float(), "actions": torch.arange(b * n).reshape(b, n),
+             "rewards": torch.zeros(b, n), "terminated": torch.zeros(b, n, dtype=torch.bool),
+             "truncated": torch.zeros(b, n, dtype=torch.bool),
+             "action_texts": [[f"a{i}" for i in range(n)]] * b, "intents": [[""] * n] * b}
+    assert WorldModelModule(vae_checkpoint=str(tiny_world_model), mot=mot).crop(batch) is batch
+    module = WorldModelModule(vae_checkpoint=str(tiny_world_model), mot=mot, min_train_steps=2)
+    lengths = set()
+    for seed in range(30):
+        torch.manual_seed(seed)
+        cropped = module.crop(batch)
+        keep = cropped["actions"].shape[1]
+        lengths.add(keep)
+        assert torch.equal(cropped["latents"], batch["latents"][:, n - keep :])  # anchor = the chunk before
+        assert torch.equal(cropped["actions"], batch["actions"][:, n - keep :])
+        assert cropped["action_texts"][0] == [f"a{i}" for i in range(n - keep, n)]
+    assert lengths == set(range(2, n + 1))
+    with pytest.raises(ValueError, match="min_train_steps must be >= 1"):
+        WorldModelModule(vae_checkpoint=str(tiny_world_model), mot=mot, min_train_steps=0)
+
+
 def test_auc_is_the_chance_that_a_positive_outranks_a_negative():
     from tv2tv_world.world_model_evaluation import roc_auc
 

@@ -37,6 +37,10 @@ class WorldModelModule(L.LightningModule):
             events (fruits, episode ends) whose gradients are small beside the flow loss's, and lag the
             trunk: a linear probe of the trunk's features foresaw Forage's episode ends where the head
             trained with it did not (`scripts/termination_probe.py`).
+        min_train_steps: if set, each training batch keeps only the last L steps of its windows (L drawn
+            uniformly from min_train_steps..window; the chunk before them becomes the anchor). A window
+            lies inside its episode, so it can hold the episode's end only at its last step: cropped
+            this way, ends are seen at every position of a rollout, as a planner meets them.
         text_mode: "per_step" (TV2TV: each step's action and intent before its chunk) or "prompt"
             (the T2V baseline: all the window's action texts as one prompt before the first chunk).
         video_flow_steps: Euler steps of the real-vs-imagined videos logged at each validation.
@@ -50,12 +54,15 @@ class WorldModelModule(L.LightningModule):
 
     def __init__(self, vae_checkpoint: str, mot: MoTConfig | None = None, flow: FlowConfig | None = None,
                  lr: float = 3e-4, weight_decay: float = 0.01, warmup_steps: int = 200, text_mode: str = "per_step",
-                 video_flow_steps: int = 8, init_from: str | None = None, head_lr_scale: float = 1.0):
+                 video_flow_steps: int = 8, init_from: str | None = None, head_lr_scale: float = 1.0,
+                 min_train_steps: int | None = None):
         super().__init__()
         if text_mode not in self.TEXT_MODES:
             raise ValueError(f"text_mode must be one of {self.TEXT_MODES}, got {text_mode!r}")
         if not head_lr_scale > 0:
             raise ValueError(f"head_lr_scale must be > 0, got {head_lr_scale}")
+        if min_train_steps is not None and min_train_steps < 1:
+            raise ValueError(f"min_train_steps must be >= 1 or None, got {min_train_steps}")
         vae = load_tokenizer(vae_checkpoint)
         mot = MoTConfig(**mot) if isinstance(mot, dict) else mot or MoTConfig()
         mot.latent_channels, mot.latent_size = vae.cfg.latent_channels, vae.cfg.latent_size
@@ -105,8 +112,18 @@ class WorldModelModule(L.LightningModule):
         texts, prompts = self.texts(batch)
         return self.model.loss(batch["latents"], texts, batch["rewards"], batch["terminated"], prompts)
 
+    def crop(self, batch: dict) -> dict:
+        """The batch's last L steps (see `min_train_steps`): latents (b, 1 + L, ...), per-step fields (b, L)."""
+        n, low = len(batch["action_texts"][0]), self.hparams.get("min_train_steps")
+        if low is None:
+            return batch
+        start = n - int(torch.randint(min(low, n), n + 1, ()))
+        per_step = {key: batch[key][:, start:] for key in ("actions", "rewards", "terminated", "truncated")}
+        texts = {key: [row[start:] for row in batch[key]] for key in ("action_texts", "intents")}
+        return {"latents": batch["latents"][:, start:], **per_step, **texts}
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        losses = self._losses(batch)
+        losses = self._losses(self.crop(batch))
         self.log_dict({f"train/{k}": v for k, v in losses.items() if k != "loss"})
         self.log("train/loss", losses["loss"], prog_bar=True)
         return losses["loss"]
