@@ -255,3 +255,8 @@ def test_plan_audit_scores_the_same_plans_in_the_real_game_without_changing_the_
     scored = audit(plans)
     assert np.array_equal(audit.batches[-1][1], oracle(plans))
     assert np.array_equal(scored, audit.imagined(plans))
+
+
+def test_audit_is_refused_for_agents_that_score_no_plans(tiny_world_model, tmp_path):
+    with pytest.raises(SystemExit, match="use it with --agent mpc"):
+        main(["agent", "--agent", "random", "--checkpoint", str(tiny_world_model), "--audit", "--out", str(tmp_path / "a.json")])

@@ -21,6 +21,8 @@ def _agent(args: argparse.Namespace) -> None:
     from tv2tv_world.envs.imagination import make_real_env
     from tv2tv_world.world_model_checkpoint import load_world_model
 
+    if args.audit and args.agent != "mpc":
+        raise SystemExit("--audit checks the plans that `mpc` scores in imagination; use it with --agent mpc")
     torch_threads(args.threads)
     loaded = load_world_model(args.checkpoint)
     check_game(loaded, args.env)
@@ -34,8 +36,6 @@ def _agent(args: argparse.Namespace) -> None:
     report = {"env_id": loaded.game["env_id"], "checkpoint": str(args.checkpoint), "seed": args.seed,
               "episodes": args.episodes, "max_decisions": args.max_decisions, "planner": asdict(planner),
               "flow_steps": args.flow_steps, "end_penalty": args.end_penalty, "agents": {}}
-    if args.audit and args.agent != "mpc":
-        raise SystemExit("--audit checks the plans that `mpc` scores in imagination; use it with --agent mpc")
     for name in names:
         env = make_real_env(loaded)
         agent = make_agent(name, loaded, env, settings)
