@@ -38,7 +38,7 @@ def run_demo(checkpoint: str = "forage", out: str | Path = "demo", decisions: in
     loaded = load_world_model(checkpoint)
     env = ImaginationEnv(loaded, action_mode="text", flow_steps=flow_steps, termination_threshold=1.0)
     session = PlaySession(env, make_real_env(loaded), seed=seed)
-    agent = make_agent("mpc", loaded, session.real, AgentSettings(planner=planner, flow_steps=2))
+    agent = make_agent("mpc", loaded, session.real, AgentSettings(planner=planner))
     agent.reset(session.real, seed)
     window = PlayWindow(loaded.vae.cfg.frame_size, scale=4, side_by_side=True, title="tv2tv-world demo")
     fps = session.rollout.fps

@@ -106,7 +106,7 @@ def add_commands(commands) -> None:
     agent.add_argument("--candidates", type=int, default=32, help="plans per iteration = imagined envs (default: 32)")
     agent.add_argument("--iterations", type=int, default=1, help="CEM iterations; 1 = random shooting (default: 1)")
     agent.add_argument("--elites", type=int, default=8, help="CEM elites (default: 8)")
-    agent.add_argument("--flow-steps", type=int, default=2, help="Euler steps per imagined chunk (default: 2)")
+    agent.add_argument("--flow-steps", type=int, default=4, help="Euler steps per imagined chunk (default: 4)")
     agent.add_argument("--policy", default=None, help="imagined_ac: policy file from tv2tv train-ac")
     agent.add_argument("--end-penalty", type=float, default=1.0,
                        help="mpc, text_prior: return a plan loses per episode end the model foresees, times its "
