@@ -42,7 +42,8 @@ def test_termination_pos_weight_scales_only_the_steps_that_end_an_episode():
         torch.manual_seed(0)
         model = WorldModel(MOT, FlowConfig(text_dropout=0.0, termination_pos_weight=pos_weight)).eval()
         latents = torch.randn(2, 4, 4, 4, 4)
-        return float(model.loss(latents, TEXTS, torch.zeros(2, 3), terminated)["termination"])
+        with torch.no_grad():
+            return float(model.loss(latents, TEXTS, torch.zeros(2, 3), terminated)["termination"])
 
     ends, never = torch.ones(2, 3, dtype=torch.bool), torch.zeros(2, 3, dtype=torch.bool)
     assert termination_loss(4.0, ends) == pytest.approx(4 * termination_loss(1.0, ends), rel=1e-5)
@@ -55,7 +56,8 @@ def test_termination_on_last_steps_ignores_the_steps_a_window_is_known_to_surviv
     def termination_loss(steps: str, terminated: torch.Tensor) -> float:
         torch.manual_seed(0)
         model = WorldModel(MOT, FlowConfig(text_dropout=0.0, termination_steps=steps)).eval()
-        return float(model.loss(torch.randn(2, 4, 4, 4, 4), TEXTS, torch.zeros(2, 3), terminated)["termination"])
+        with torch.no_grad():
+            return float(model.loss(torch.randn(2, 4, 4, 4, 4), TEXTS, torch.zeros(2, 3), terminated)["termination"])
 
     never = torch.zeros(2, 3, dtype=torch.bool)
     early, last = never.clone(), never.clone()
