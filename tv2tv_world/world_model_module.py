@@ -33,10 +33,9 @@ class WorldModelModule(L.LightningModule):
         mot: transformer sizes; `latent_channels` / `latent_size` are taken from the tokenizer.
         flow: loss weights, flow-time sampling and text dropout.
         lr, weight_decay, warmup_steps: AdamW with warm-up and cosine decay over `trainer.max_steps`.
-        head_lr_scale: the reward and termination heads learn at `lr` times this. They learn from rare
-            events (fruits, episode ends) whose gradients are small beside the flow loss's, and lag the
-            trunk: a linear probe of the trunk's features foresaw Forage's episode ends where the head
-            trained with it did not (`scripts/termination_probe.py`).
+        head_lr_scale: the reward and termination heads learn at `lr` times this: they learn from rare
+            events (fruits, episode ends) whose gradients are small beside the flow loss's
+            (`scripts/termination_probe.py` compares a head with a linear probe of the same features).
         min_train_steps: if set, each training batch keeps only the last L steps of its windows (L drawn
             uniformly from min_train_steps..window; the chunk before them becomes the anchor). A window
             lies inside its episode, so it can hold the episode's end only at its last step: cropped
