@@ -8,8 +8,6 @@ import numpy as np
 from tv2tv_world.agents.imagined_returns import ImaginedReturns
 from tv2tv_world.agents.oracle_returns import OracleReturns
 
-OUTCOMES = {"loss": (-np.inf, 0.0), "nothing": (0.0, 0.0), "gain": (0.0, np.inf)}  # real return < 0, == 0, > 0
-
 
 class PlanAudit:
     """Plan scoring by `imagined`, with every batch of plans also scored by `real` (a copy of the real game).
@@ -47,11 +45,9 @@ class PlanAudit:
         imagined = np.concatenate([i for i, _ in self.batches])
         real = np.concatenate([r for _, r in self.batches])
         spread = imagined.std() > 0 and real.std() > 0
-        by_outcome = {}
-        for name, (low, high) in OUTCOMES.items():
-            chosen = real == 0 if low == high else (real > low) & (real < high)
-            by_outcome[name] = {"plans": int(chosen.sum()),
-                                "mean_imagined": float(imagined[chosen].mean()) if chosen.any() else None}
+        by_outcome = {name: {"plans": int(chosen.sum()),
+                             "mean_imagined": float(imagined[chosen].mean()) if chosen.any() else None}
+                      for name, chosen in (("loss", real < 0), ("nothing", real == 0), ("gain", real > 0))}
         return {
             "batches": len(self.batches), "plans": len(real),
             "return_correlation": float(np.corrcoef(imagined, real)[0, 1]) if spread else None,
