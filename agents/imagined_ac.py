@@ -21,6 +21,7 @@ from tv2tv_world.agents.actor_critic import ActorCritic
 from tv2tv_world.agents.real_game_agent import latest_frames
 from tv2tv_world.envs.imagination import anchor_chunk
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
+from tv2tv_world.sampler import SamplerConfig
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel
 
 
@@ -36,6 +37,7 @@ class ImaginedACConfig:
     entropy: float = 0.01
     lr: float = 1e-3
     flow_steps: int = 2
+    guidance: float = SamplerConfig.guidance
     seed: int = 0
 
 
@@ -55,7 +57,7 @@ def train_imagined_ac(loaded: LoadedWorldModel, starts: np.ndarray, config: Imag
                       log_dir: str | Path | None = None, progress: bool = True) -> ActorCritic:
     """Learn a policy on imagined rollouts from `starts`, (N, c, h, w) recorded chunk latents."""
     env = ImaginationVectorEnv(config.num_envs, loaded, observation="latent", termination_threshold=1.0,
-                               flow_steps=config.flow_steps, horizon=10**9)
+                               flow_steps=config.flow_steps, guidance=config.guidance, horizon=10**9)
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     net = ActorCritic(env.single_observation_space.shape, int(env.single_action_space.n))

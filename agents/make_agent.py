@@ -21,6 +21,7 @@ from tv2tv_world.checkpoint import CheckpointError
 from tv2tv_world.dataset.latents import vae_fingerprint
 from tv2tv_world.envs.imagination import make_real_env
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
+from tv2tv_world.sampler import SamplerConfig
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel
 
 @dataclass
@@ -29,6 +30,7 @@ class AgentSettings:
 
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     flow_steps: int = 4  # Euler steps per imagined chunk while planning (mpc in Forage: 2.00 at 4, 1.20 at 2)
+    guidance: float = SamplerConfig.guidance  # classifier-free guidance of the imagined chunks
     policy: str | Path | None = None  # imagined_ac: the policy file from `tv2tv train-ac`
     audit: bool = False  # mpc: also score its plans in a copy of the real game (`PlanAudit`)
     end_penalty: float = 1.0  # mpc, text_prior: return lost per episode end the model foresees (`ImaginedValue`)
@@ -41,7 +43,8 @@ def make_agent(name: str, loaded: LoadedWorldModel, real_env: gym.Env, settings:
     n_actions = int(real_env.action_space.n)
     if name == "oracle":
         return MPCAgent(CEMPlanner(n_actions, settings.planner), OracleReturns(make_real_env(loaded), settings.planner.discount))
-    imagination = dict(observation="latent", termination_threshold=1.0, flow_steps=settings.flow_steps, horizon=10**9)
+    imagination = dict(observation="latent", termination_threshold=1.0, flow_steps=settings.flow_steps,
+                       guidance=settings.guidance, horizon=10**9)
     if name == "mpc":
         env = ImaginationVectorEnv(settings.planner.candidates, loaded, shared_noise=True, **imagination)
         returns = ImaginedReturns(env, settings.planner.discount, settings.end_penalty)

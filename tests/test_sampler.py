@@ -43,6 +43,24 @@ def test_cached_and_uncached_sampling_give_the_same_frames(model):
     assert not torch.allclose(_rollout(model, True, texts, seed=1)[0].latents, cached[0].latents, atol=1e-3)
 
 
+def test_guidance_extrapolates_from_the_unconditional_velocity_in_one_call(model):
+    """With one Euler step a chunk is noise + v_u + w (v_c - v_u): chunks at w = 0, 1, 3 lie on a line.
+
+    w = 1 is the plain conditional pass and w = 0 the unconditional half of the guided call, which
+    must not see the step's text (texts of one length, so that positions agree).
+    """
+    def chunk(guidance, text):
+        sampler = Sampler(model, SamplerConfig(flow_steps=1, guidance=guidance))
+        ctx = sampler.start(torch.randn(2, 4, 4, 4, generator=torch.Generator().manual_seed(0)))
+        return sampler.step(ctx, [text, "wait"], generator=torch.Generator().manual_seed(1)).latents
+
+    unconditional, conditional = chunk(0.0, "move up"), chunk(1.0, "move up")
+    torch.testing.assert_close(chunk(3.0, "move up"), unconditional + 3 * (conditional - unconditional),
+                               atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(chunk(0.0, "go left"), unconditional, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(chunk(1.0, "go left")[0], conditional[0], atol=1e-3)
+
+
 @pytest.mark.parametrize("reward_token", ["bof", "eof"])
 def test_sampler_builds_the_stream_the_model_was_trained_on(reward_token):
     """One Euler step from t = 0 equals noise + the training forward's velocity; the heads read the same token."""
@@ -51,7 +69,7 @@ def test_sampler_builds_the_stream_the_model_was_trained_on(reward_token):
     texts = [["move up", "wait"], ["go to the red fruit. move left", "move down"]]
     generator = torch.Generator().manual_seed(3)
     latents = torch.randn(2, 3, 4, 4, 4, generator=generator)
-    sampler = Sampler(model, SamplerConfig(flow_steps=1))
+    sampler = Sampler(model, SamplerConfig(flow_steps=1, guidance=1.0))
     ctx = sampler.start(latents[:, 0])
     first = sampler.step(ctx, [t[0] for t in texts], latents=latents[:, 1])
     noise_seed = torch.Generator().manual_seed(7)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tv2tv_world.commands.runtime import add_threads, check_game, torch_threads
+from tv2tv_world.commands.runtime import add_sampling, add_threads, check_game, torch_threads
 from tv2tv_world.dataset.format import DatasetError
 
 
@@ -28,14 +28,14 @@ def _agent(args: argparse.Namespace) -> None:
     check_game(loaded, args.env)
     planner = PlannerConfig(horizon=args.horizon, candidates=args.candidates, iterations=args.iterations,
                             elites=min(args.elites, args.candidates))
-    settings = AgentSettings(planner=planner, flow_steps=args.flow_steps, policy=args.policy, audit=args.audit,
-                             end_penalty=args.end_penalty)
+    settings = AgentSettings(planner=planner, flow_steps=args.flow_steps, guidance=args.guidance, policy=args.policy,
+                             audit=args.audit,                              end_penalty=args.end_penalty)
     names = [args.agent] + [b for b in args.baselines if b != args.agent]
     out = Path(args.out)
     writer = SummaryWriter(str(out.with_suffix("")) + "_tb")
     report = {"env_id": loaded.game["env_id"], "checkpoint": str(args.checkpoint), "seed": args.seed,
               "episodes": args.episodes, "max_decisions": args.max_decisions, "planner": asdict(planner),
-              "flow_steps": args.flow_steps, "end_penalty": args.end_penalty, "agents": {}}
+              "flow_steps": args.flow_steps, "guidance": args.guidance, "end_penalty": args.end_penalty, "agents": {}}
     for name in names:
         env = make_real_env(loaded)
         agent = make_agent(name, loaded, env, settings)
@@ -76,7 +76,7 @@ def _train_ac(args: argparse.Namespace) -> None:
         raise DatasetError(f"{args.data}/{LATENTS_FILE} was encoded by another tokenizer than {args.checkpoint}'s; "
                            f"re-run `tv2tv encode --checkpoint {args.checkpoint} --data {args.data}`")
     config = ImaginedACConfig(iterations=args.iterations, num_envs=args.num_envs, horizon=args.horizon,
-                              flow_steps=args.flow_steps, seed=args.seed)
+                              flow_steps=args.flow_steps, guidance=args.guidance, seed=args.seed)
     net = train_imagined_ac(loaded, np.concatenate(latents).astype(np.float32), config,
                             log_dir=Path(args.out).with_suffix("").as_posix() + "_tb", progress=not args.quiet)
     path = save_actor_critic(net, args.out, {"world_model": str(args.checkpoint), "vae_fingerprint": fingerprint,
@@ -106,7 +106,7 @@ def add_commands(commands) -> None:
     agent.add_argument("--candidates", type=int, default=32, help="plans per iteration = imagined envs (default: 32)")
     agent.add_argument("--iterations", type=int, default=1, help="CEM iterations; 1 = random shooting (default: 1)")
     agent.add_argument("--elites", type=int, default=8, help="CEM elites (default: 8)")
-    agent.add_argument("--flow-steps", type=int, default=4, help="Euler steps per imagined chunk (default: 4)")
+    add_sampling(agent, flow_steps=4)
     agent.add_argument("--policy", default=None, help="imagined_ac: policy file from tv2tv train-ac")
     agent.add_argument("--end-penalty", type=float, default=1.0,
                        help="mpc, text_prior: return a plan loses per episode end the model foresees, times its "
@@ -128,7 +128,7 @@ def add_commands(commands) -> None:
     train_ac.add_argument("--iterations", type=int, default=200)
     train_ac.add_argument("--num-envs", type=int, default=32, help="imagined games per batch (default: 32)")
     train_ac.add_argument("--horizon", type=int, default=8, help="decisions per imagined rollout (default: 8)")
-    train_ac.add_argument("--flow-steps", type=int, default=2)
+    add_sampling(train_ac, flow_steps=2)
     train_ac.add_argument("--seed", type=int, default=0)
     add_threads(train_ac)
     train_ac.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from tv2tv_world.commands.runtime import add_threads, torch_threads
+from tv2tv_world.commands.runtime import add_sampling, add_threads, torch_threads
 
 
 def _evaluate_vae(args: argparse.Namespace) -> None:
@@ -96,8 +96,7 @@ def add_commands(commands) -> None:
     evaluate.add_argument("--out", required=True, help="report JSON path; the other files go next to it")
     evaluate.add_argument("--horizon", type=int, default=16, help="chunks imagined per window (default: 16)")
     evaluate.add_argument("--windows", type=int, default=96, help="at most this many windows (default: 96)")
-    evaluate.add_argument("--flow-steps", type=int, default=8, help="Euler steps per chunk (default: 8)")
-    evaluate.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (default: 1)")
+    add_sampling(evaluate, flow_steps=8)
     evaluate.add_argument("--probe-steps", type=int, default=400, help="training steps of the action probe (default: 400)")
     evaluate.add_argument("--seed", type=int, default=0)
     add_threads(evaluate)

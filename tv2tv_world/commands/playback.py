@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tv2tv_world.commands.runtime import add_threads, check_game, display_available, torch_threads
+from tv2tv_world.commands.runtime import add_sampling, add_threads, check_game, display_available, torch_threads
 
 
 def _play(args: argparse.Namespace) -> None:
@@ -44,7 +44,8 @@ def _play(args: argparse.Namespace) -> None:
 
         loaded = load_world_model(args.checkpoint)
         check_game(loaded, args.env)
-        env = ImaginationEnv(loaded, action_mode="text", flow_steps=args.flow_steps, horizon=args.horizon)
+        env = ImaginationEnv(loaded, action_mode="text", flow_steps=args.flow_steps, guidance=args.guidance,
+                             horizon=args.horizon)
         session = PlaySession(env, make_real_env(loaded) if args.side_by_side else None, seed=args.seed)
         window = PlayWindow(loaded.vae.cfg.frame_size, args.scale, side_by_side=args.side_by_side,
                             title=f"tv2tv-world: {loaded.game['env_id']}")
@@ -114,7 +115,7 @@ def add_commands(commands) -> None:
                       help="stop after this many decisions (default: none with a display, 32 off-screen)")
     play.add_argument("--seed", type=int, default=0, help="the real start's seed (default: 0)")
     play.add_argument("--scale", type=int, default=6, help="window pixels per frame pixel (default: 6)")
-    play.add_argument("--flow-steps", type=int, default=4, help="Euler steps per chunk (default: 4)")
+    add_sampling(play, flow_steps=4)
     play.add_argument("--horizon", type=int, default=1000, help="decisions per imagined episode (default: 1000)")
     add_threads(play)
     play.set_defaults(run=_play)

@@ -12,6 +12,16 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
 
 
+def add_sampling(parser: argparse.ArgumentParser, flow_steps: int) -> None:
+    """The `--flow-steps` and `--guidance` options of a command that imagines chunks."""
+    from tv2tv_world.sampler import SamplerConfig
+
+    parser.add_argument("--flow-steps", type=int, default=flow_steps,
+                        help=f"Euler steps of the flow ODE per imagined chunk (default: {flow_steps})")
+    parser.add_argument("--guidance", type=float, default=SamplerConfig.guidance,
+                        help=f"classifier-free guidance scale on the step's text; 1 = none (default: {SamplerConfig.guidance:g})")
+
+
 def torch_threads(threads: int | None) -> None:
     if threads:
         import torch
