@@ -115,7 +115,7 @@ def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_datas
         assert 0.0 <= report[key] <= 1.0, key
     for key in ("control_by_horizon", "counterfactual_control_by_horizon"):
         assert set(report[key]) == {"1", "4"} and all(0.0 <= v <= 1.0 for v in report[key].values()), key
-    for key in ("reward_auc", "reward_auc_real_chunks", "termination_auc"):  # None: no event of that kind
+    for key in ("reward_auc", "reward_auc_real_chunks", "termination_auc", "termination_auc_real_chunks"):  # None: no event of that kind
         assert key in report and (report[key] is None or 0.0 <= report[key] <= 1.0), key
     assert "| PSNR dB |" in out.with_suffix(".md").read_text() and "| counterfactual control |" in out.with_suffix(".md").read_text()
     assert Image.open(tmp_path / "eval" / "report_psnr.png").size == (640, 400)

@@ -57,7 +57,7 @@ def markdown_summary(report: dict) -> str:
     ]
     for key in ("tokenizer_psnr", "control_accuracy", "counterfactual_control_accuracy", "probe_real_accuracy",
                 "reward_accuracy", "reward_accuracy_real_chunks", "reward_auc", "reward_auc_real_chunks",
-                "termination_f1", "termination_auc", "text_perplexity"):
+                "termination_f1", "termination_auc", "termination_auc_real_chunks", "text_perplexity"):
         value = report.get(key)  # AUCs: None where the windows hold no event of that kind (older reports: absent)
         rows.append(f"| {key} | {'-' if value is None else f'{value:.3f}'} |")
     return "\n".join(rows) + "\n"

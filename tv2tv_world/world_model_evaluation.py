@@ -124,7 +124,7 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
     squared = torch.zeros(horizon)
     ssim = torch.zeros(horizon)
     hits = {"control": [], "counterfactual": []}
-    reward_pred, reward_pred_real, reward_true, term_pred, term_true = [], [], [], [], []
+    reward_pred, reward_pred_real, reward_true, term_pred, term_pred_real, term_true = [], [], [], [], [], []
     for first in range(0, len(windows), batch_size):
         batch = windows[first : first + batch_size]
         anchors = torch.stack([episodes[e].latents[s] for e, s in batch])
@@ -146,6 +146,7 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         real_chunks = torch.stack([episodes[e].latents[s + 1 : s + 1 + horizon] for e, s in batch])
         forced = imagine(loaded, sampler, anchors, commanded, intents, seed + first, real_chunks=real_chunks)
         reward_pred_real.append(forced["rewards"])
+        term_pred_real.append(forced["terminations"])
         reward_true.append(torch.stack([torch.from_numpy(episodes[e].episode.rewards[s : s + horizon]) for e, s in batch]))
         term_pred.append(run["terminations"])  # probabilities
         term_true.append(torch.stack([torch.from_numpy(episodes[e].episode.terminated[s : s + horizon]) for e, s in batch]))
@@ -161,7 +162,8 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
     reward_pred, reward_pred_real = torch.cat(reward_pred).flatten(), torch.cat(reward_pred_real).flatten()
     reward_hits = {key: float((pred.round() == reward_true.round()).float().mean())
                    for key, pred in (("imagined", reward_pred), ("real", reward_pred_real))}
-    term_pred, term_true = torch.cat(term_pred).flatten(), torch.cat(term_true).flatten()
+    term_pred, term_pred_real = torch.cat(term_pred).flatten(), torch.cat(term_pred_real).flatten()
+    term_true = torch.cat(term_true).flatten()
     report = {
         "checkpoint": str(loaded.path),
         "data": str(data_dir),
@@ -182,6 +184,7 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         "reward_auc_real_chunks": roc_auc(reward_pred_real, reward_true > 0),
         "termination_f1": _f1(term_pred > 0.5, term_true),
         "termination_auc": roc_auc(term_pred, term_true),
+        "termination_auc_real_chunks": roc_auc(term_pred_real, term_true),
         "text_perplexity": text_perplexity(loaded, episodes, windows, horizon, action_texts),
         "control_accuracy": float(torch.cat(hits["control"]).float().mean()),
         "counterfactual_control_accuracy": float(torch.cat(hits["counterfactual"]).float().mean()),
