@@ -1,4 +1,4 @@
-"""`tv2tv evaluate-vae`, `evaluate`, `bundle` and `bench`: what a trained model is worth and how fast it runs."""
+"""`tv2tv evaluate-vae`, `evaluate`, `refit-termination`, `bundle` and `bench`: what a trained model is worth, and how fast it runs."""
 
 from __future__ import annotations
 
@@ -38,6 +38,27 @@ def _evaluate(args: argparse.Namespace) -> None:
     paths = write_report(report, probe, args.out)
     print(json.dumps({k: v for k, v in report.items() if k != "psnr_curve"}, indent=1))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _refit_termination(args: argparse.Namespace) -> None:
+    import torch
+
+    from tv2tv_world.termination_refit import bof_states, fit_logistic, write_with_termination_head
+    from tv2tv_world.world_model_checkpoint import load_world_model
+    from tv2tv_world.world_model_evaluation import roc_auc
+
+    torch_threads(args.threads)
+    loaded = load_world_model(args.checkpoint)
+    fit = bof_states(loaded, args.data, window=args.window, limit=args.limit)
+    weight, bias = fit_logistic(fit.states, fit.terminated, fit.weight)
+    scored = [("fit on", args.data, fit)]
+    if args.heldout:
+        scored.append(("held out", args.heldout, bof_states(loaded, args.heldout, window=args.window, limit=args.limit)))
+    for name, folders, steps in scored:
+        refit = torch.sigmoid(steps.states @ weight + bias)
+        print(f"{name} {', '.join(folders)}: {int(steps.terminated.sum())} ends in {len(steps.terminated)} steps; "
+              f"termination AUC {roc_auc(steps.head, steps.terminated):.3f} -> {roc_auc(refit, steps.terminated):.3f}")
+    print(f"wrote {write_with_termination_head(args.checkpoint, weight, bias, args.out)}")
 
 
 def _bundle(args: argparse.Namespace) -> None:
@@ -101,6 +122,24 @@ def add_commands(commands) -> None:
     evaluate.add_argument("--seed", type=int, default=0)
     add_threads(evaluate)
     evaluate.set_defaults(run=_evaluate)
+
+    refit = commands.add_parser(
+        "refit-termination", help="refit the termination head on the frozen world model (logistic regression)",
+        description="Collect the BOF states the heads read, teacher-forced on recorded episodes that end (every "
+                    "window of WINDOW decisions with an end and every 7th other), fit the termination head to them "
+                    "by logistic regression, and write the checkpoint with that head to OUT; prints the ROC AUC "
+                    "of the old and the refit head.",
+    )
+    refit.add_argument("--checkpoint", required=True, help="a world-model checkpoint from tv2tv fit")
+    refit.add_argument("--data", nargs="+", required=True,
+                       help="dataset folders with latents.npz of this model's tokenizer, whose episodes end "
+                            "(e.g. data/forage_random)")
+    refit.add_argument("--out", required=True, help="the checkpoint to write")
+    refit.add_argument("--heldout", nargs="+", default=None, help="also score both heads on these folders")
+    refit.add_argument("--window", type=int, default=4, help="decisions per window: rollout positions fitted (default: 4)")
+    refit.add_argument("--limit", type=int, default=1200, help="at most this many windows per set (default: 1200)")
+    add_threads(refit)
+    refit.set_defaults(run=_refit_termination)
 
     bundle = commands.add_parser(
         "bundle", help="ship a world model inside the package (int8/fp16), loadable by name",

@@ -1,0 +1,51 @@
+"""`tv2tv refit-termination`: the termination head refit on the frozen model, nothing else changed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tv2tv_world.checkpoint import CheckpointError
+from tv2tv_world.cli import main
+from tv2tv_world.dataset.collect import collect
+from tv2tv_world.dataset.format import DatasetError
+from tv2tv_world.dataset.latents import encode_dataset
+from tv2tv_world.termination_refit import bof_states, write_with_termination_head
+from tv2tv_world.video_vae import VideoVAE
+from tv2tv_world.world_model_checkpoint import load_world_model
+
+
+def _episodes(encoded, folder, **env_kwargs):
+    """Random-player Forage episodes in `folder`, encoded by the tiny tokenizer into folder/latents.npz."""
+    collect("tv2tv_world/Forage-v0", "random", 12, folder, seed=5, env_kwargs={"max_steps": 64, **env_kwargs},
+            progress=False)
+    encode_dataset(VideoVAE.from_checkpoint(encoded[0]), folder, progress=False)
+    return folder
+
+
+def _weighted_log_loss(probability: torch.Tensor, steps) -> float:
+    return float(F.binary_cross_entropy(probability.clamp(1e-6, 1 - 1e-6), steps.terminated.float(), weight=steps.weight))
+
+
+def test_refit_changes_only_the_termination_head_and_fits_it_better(tiny_world_model, encoded, tmp_path, capsys):
+    data = _episodes(encoded, tmp_path / "random", n_hazards=4)
+    out = tmp_path / "refit.ckpt"
+    main(["refit-termination", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out", str(out)])
+    assert "termination AUC" in capsys.readouterr().out
+    before, after = load_world_model(tiny_world_model), load_world_model(out)
+    changed = [name for name, value in after.model.state_dict().items()
+               if not torch.equal(value, before.model.state_dict()[name])]
+    assert sorted(changed) == ["termination_head.bias", "termination_head.weight"]
+    old, new = bof_states(before, [data]), bof_states(after, [data])
+    assert int(old.terminated.sum()) > 0 and torch.equal(old.states, new.states)  # the trunk is untouched
+    assert _weighted_log_loss(new.head, new) < _weighted_log_loss(old.head, old)
+
+
+def test_refit_needs_episodes_that_end_and_a_full_checkpoint(tiny_world_model, encoded, tmp_path):
+    never_ends = _episodes(encoded, tmp_path / "safe", n_hazards=0)
+    with pytest.raises(DatasetError, match="holds an episode end"):
+        bof_states(load_world_model(tiny_world_model), [never_ends])
+    with pytest.raises(CheckpointError, match="bundled"):
+        write_with_termination_head("forage", torch.zeros(256), torch.zeros(()), tmp_path / "x.ckpt")
+    assert not (tmp_path / "x.ckpt").exists()
