@@ -24,8 +24,8 @@ def _episodes(encoded, folder, **env_kwargs):
     return folder
 
 
-def _weighted_log_loss(probability: torch.Tensor, steps) -> float:
-    return float(F.binary_cross_entropy(probability.clamp(1e-6, 1 - 1e-6), steps.terminated.float(), weight=steps.weight))
+def _log_loss(probability: torch.Tensor, steps) -> float:
+    return float(F.binary_cross_entropy(probability.clamp(1e-6, 1 - 1e-6), steps.terminated.float()))
 
 
 def test_refit_changes_only_the_termination_head_and_fits_it_better(tiny_world_model, encoded, tmp_path, capsys):
@@ -39,7 +39,7 @@ def test_refit_changes_only_the_termination_head_and_fits_it_better(tiny_world_m
     assert sorted(changed) == ["termination_head.bias", "termination_head.weight"]
     old, new = bof_states(before, [data]), bof_states(after, [data])
     assert int(old.terminated.sum()) > 0 and torch.equal(old.states, new.states)  # the trunk is untouched
-    assert _weighted_log_loss(new.head, new) < _weighted_log_loss(old.head, old)
+    assert _log_loss(new.head, new) < _log_loss(old.head, old)
 
 
 def test_refit_needs_episodes_that_end_and_a_full_checkpoint(tiny_world_model, encoded, tmp_path):

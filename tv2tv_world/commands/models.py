@@ -50,7 +50,7 @@ def _refit_termination(args: argparse.Namespace) -> None:
     torch_threads(args.threads)
     loaded = load_world_model(args.checkpoint)
     fit = bof_states(loaded, args.data, window=args.window, limit=args.limit)
-    weight, bias = fit_logistic(fit.states, fit.terminated, fit.weight)
+    weight, bias = fit_logistic(fit.states, fit.terminated)
     scored = [("fit on", args.data, fit)]
     if args.heldout:
         scored.append(("held out", args.heldout, bof_states(loaded, args.heldout, window=args.window, limit=args.limit)))
