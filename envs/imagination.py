@@ -86,9 +86,9 @@ class ImaginationEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 15}
 
     def __init__(self, checkpoint: str | Path | LoadedWorldModel, action_mode: str = "discrete", observation: str = "rgb",
-                 horizon: int = 1000, flow_steps: int = 8, guidance: float = SamplerConfig.guidance, context_steps: int | None = None,
-                 temperature: float = 0.7, termination_threshold: float = 0.5, render_mode: str | None = None,
-                 shared_noise: bool = False, device: str | None = None):
+                 horizon: int = 1000, flow_steps: int = 8, guidance: float = SamplerConfig.guidance,
+                 context_steps: int | None = None, temperature: float = 0.7, termination_threshold: float = 0.5,
+                 render_mode: str | None = None, shared_noise: bool = False, device: str | None = None):
         if action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
         if observation not in OBSERVATIONS:

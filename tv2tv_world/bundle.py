@@ -81,8 +81,8 @@ def write_bundle(checkpoint_path: str | Path, out: str | Path, extra: dict | Non
 # The quick check that ships with a bundle: a fresh `tv2tv evaluate` on these freshly collected
 # held-out episodes must reproduce the recorded numbers (tests/test_bundle.py).
 CHECK_DATA = {"policy": "scripted", "episodes": 4, "seed": 90_000, "env_kwargs": {"max_steps": 96}}
-CHECK_EVALUATION = {"horizon": 4, "max_windows": 16, "flow_steps": 4, "guidance": SamplerConfig.guidance, "probe_steps": 150,
-                    "seed": 0}
+CHECK_EVALUATION = {"horizon": 4, "max_windows": 16, "flow_steps": 4, "guidance": SamplerConfig.guidance,
+                    "probe_steps": 150, "seed": 0}
 CHECKED_METRICS = ("psnr_by_horizon", "ssim_by_horizon", "control_accuracy", "counterfactual_control_accuracy",
                    "text_perplexity", "reward_accuracy")
 

@@ -29,7 +29,7 @@ def _agent(args: argparse.Namespace) -> None:
     planner = PlannerConfig(horizon=args.horizon, candidates=args.candidates, iterations=args.iterations,
                             elites=min(args.elites, args.candidates))
     settings = AgentSettings(planner=planner, flow_steps=args.flow_steps, guidance=args.guidance, policy=args.policy,
-                             audit=args.audit,                              end_penalty=args.end_penalty)
+                             audit=args.audit, end_penalty=args.end_penalty)
     names = [args.agent] + [b for b in args.baselines if b != args.agent]
     out = Path(args.out)
     writer = SummaryWriter(str(out.with_suffix("")) + "_tb")
