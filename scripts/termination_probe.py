@@ -35,8 +35,9 @@ def main() -> None:
     test = bof_states(loaded, [args.test], args.window, 600)
     weight, bias = fit_logistic(train.states, train.terminated, balanced=True)
     for name, steps in (("train", train), ("test", test)):
+        probe = roc_auc(steps.states @ weight + bias, steps.terminated)
         print(f"{name}: {int(steps.terminated.sum())} terminal of {len(steps.terminated)} steps; termination AUC head "
-              f"{roc_auc(steps.head, steps.terminated):.3f}, linear probe {roc_auc(steps.states @ weight + bias, steps.terminated):.3f}")
+              f"{roc_auc(steps.head, steps.terminated):.3f}, linear probe {probe:.3f}")
 
 
 if __name__ == "__main__":
