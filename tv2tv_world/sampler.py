@@ -201,7 +201,9 @@ class Sampler:
         seen = ctx.inputs.valid[:, None, :].expand(b, n, length)
         unconditional_seen = seen & (torch.arange(length, device=self.device) < text_start)
         own, apart = _order_mask(new.order, new.valid), new.valid.new_zeros(b, n, n)
-        mask = torch.cat([torch.cat([seen, own, apart], dim=2), torch.cat([unconditional_seen, apart, own], dim=2)], dim=1)
+        conditional_rows = torch.cat([seen, own, apart], dim=2)
+        unconditional_rows = torch.cat([unconditional_seen, apart, own], dim=2)
+        mask = torch.cat([conditional_rows, unconditional_rows], dim=1)
         twice = NewTokens(**{f.name: torch.cat([getattr(new, f.name)] * 2, dim=1) for f in fields(NewTokens)})
         _, velocity, _ = self._run(ctx, twice, commit=False, mask=mask)
         conditional, unconditional = velocity[:, :n], velocity[:, n:]

@@ -93,8 +93,8 @@ def imagine(loaded: LoadedWorldModel, sampler: Sampler, anchors: torch.Tensor, a
 
 
 def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon: int = 16, max_windows: int = 96,
-                         flow_steps: int = 8, guidance: float = SamplerConfig.guidance, batch_size: int = 32, probe_steps: int = 400,
-                         seed: int = 0) -> tuple[dict, ActionProbe]:
+                         flow_steps: int = 8, guidance: float = SamplerConfig.guidance, batch_size: int = 32,
+                         probe_steps: int = 400, seed: int = 0) -> tuple[dict, ActionProbe]:
     """The report (a dict of plain numbers) and the trained action probe."""
     began = time.perf_counter()
     manifest = Manifest.load(data_dir)

@@ -1,4 +1,5 @@
-"""`tv2tv evaluate-vae`, `evaluate`, `refit-termination`, `bundle` and `bench`: what a trained model is worth, and how fast it runs."""
+"""`tv2tv evaluate-vae`, `evaluate`, `refit-termination`, `bundle` and `bench`: what a trained model is worth,
+and how fast it runs."""
 
 from __future__ import annotations
 
@@ -136,7 +137,8 @@ def add_commands(commands) -> None:
                             "(e.g. data/forage_random)")
     refit.add_argument("--out", required=True, help="the checkpoint to write")
     refit.add_argument("--heldout", nargs="+", default=None, help="also score both heads on these folders")
-    refit.add_argument("--window", type=int, default=4, help="decisions per window: rollout positions fitted (default: 4)")
+    refit.add_argument("--window", type=int, default=4,
+                       help="decisions per window: the rollout positions fitted (default: 4)")
     refit.add_argument("--limit", type=int, default=1200, help="at most this many windows per set (default: 1200)")
     add_threads(refit)
     refit.set_defaults(run=_refit_termination)

@@ -19,7 +19,8 @@ def add_sampling(parser: argparse.ArgumentParser, flow_steps: int) -> None:
     parser.add_argument("--flow-steps", type=int, default=flow_steps,
                         help=f"Euler steps of the flow ODE per imagined chunk (default: {flow_steps})")
     parser.add_argument("--guidance", type=float, default=SamplerConfig.guidance,
-                        help=f"classifier-free guidance scale on the step's text; 1 = none (default: {SamplerConfig.guidance:g})")
+                        help="classifier-free guidance scale on the step's text; 1 = none "
+                             f"(default: {SamplerConfig.guidance:g})")
 
 
 def torch_threads(threads: int | None) -> None:
