@@ -2,8 +2,10 @@
 
 Training: batches of imagined rollouts start from recorded latents of the training data,
 the policy picks each decision, the world model's heads give reward and the probability
-that the game goes on; advantage actor-critic with GAE on those rollouts. No real-game step
-is taken while learning.
+that the game goes on, and each end the model foresees costs `end_penalty` times its
+probability, as the planners count it; advantage actor-critic with GAE on those rollouts.
+No real-game step is taken while learning; with `real_every`, real games only watch it (their
+return goes to TensorBoard as `real/return`, nothing is learnt from them).
 """
 
 from __future__ import annotations
@@ -18,11 +20,16 @@ from torch.distributions import Categorical
 from torch.utils.tensorboard import SummaryWriter
 
 from tv2tv_world.agents.actor_critic import ActorCritic
+from tv2tv_world.agents.imagined_returns import penalised_reward
 from tv2tv_world.agents.real_game_agent import latest_frames
-from tv2tv_world.envs.imagination import anchor_chunk
+from tv2tv_world.agent_evaluation import play_episodes
+from tv2tv_world.envs.imagination import anchor_chunk, make_real_env
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
 from tv2tv_world.sampler import SamplerConfig
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel
+
+
+REAL_CHECK_SEED = 20_000  # real games that only watch training (never learnt from) use seeds from here
 
 
 @dataclass
@@ -35,10 +42,13 @@ class ImaginedACConfig:
     discount: float = 0.95
     gae_lambda: float = 0.9
     entropy: float = 0.01
+    end_penalty: float = 1.0  # reward lost per foreseen episode end, times its probability
     lr: float = 1e-3
     flow_steps: int = 2
     guidance: float = SamplerConfig.guidance
     seed: int = 0
+    real_every: int = 0  # every this many iterations, play real games with the policy and log their return (0: never)
+    real_episodes: int = 10  # games per such check, seeds 20000.. (the agent command scores on 10000..)
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, continues: torch.Tensor, last_value: torch.Tensor,
@@ -63,6 +73,7 @@ def train_imagined_ac(loaded: LoadedWorldModel, starts: np.ndarray, config: Imag
     net = ActorCritic(env.single_observation_space.shape, int(env.single_action_space.n))
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     writer = SummaryWriter(str(log_dir)) if log_dir is not None else None
+    real_env = make_real_env(loaded) if writer is not None and config.real_every else None
     iterations = range(config.iterations)
     if progress:
         from tqdm import tqdm
@@ -79,8 +90,9 @@ def train_imagined_ac(loaded: LoadedWorldModel, starts: np.ndarray, config: Imag
             observation, reward, _, _, info = env.step(action.numpy())
             seen.append(latents)
             actions.append(action)
-            rewards.append(torch.as_tensor(reward, dtype=torch.float32))
-            continues.append(1.0 - torch.as_tensor(info["termination_probability"], dtype=torch.float32))
+            end = torch.as_tensor(info["termination_probability"], dtype=torch.float32)
+            rewards.append(penalised_reward(torch.as_tensor(reward, dtype=torch.float32), end, config.end_penalty))
+            continues.append(1.0 - end)
         logits, values = net(torch.cat(seen))
         values = values.view(config.horizon, config.num_envs)
         with torch.no_grad():
@@ -103,8 +115,13 @@ def train_imagined_ac(loaded: LoadedWorldModel, starts: np.ndarray, config: Imag
             writer.add_scalar("loss/policy", float(policy_loss.detach()), it)
             writer.add_scalar("loss/value", float(value_loss.detach()), it)
             writer.add_scalar("policy/entropy", float(entropy.detach()), it)
+            if config.real_every and (it + 1) % config.real_every == 0:
+                real = play_episodes(ImaginedACAgent(net, loaded), real_env, config.real_episodes, REAL_CHECK_SEED)
+                writer.add_scalar("real/return", real["mean"], it)
     if writer is not None:
         writer.close()
+    if real_env is not None:
+        real_env.close()
     env.close()
     return net.eval()
 

@@ -8,6 +8,11 @@ import numpy as np
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
 
 
+def penalised_reward(reward, end_probability, end_penalty: float):
+    """A step's predicted reward less `end_penalty` times the probability that the game ended in it (arrays or tensors)."""
+    return reward - end_penalty * end_probability
+
+
 class ImaginedValue:
     """The running discounted return of n imagined games, from the model's reward and termination heads.
 
@@ -22,7 +27,7 @@ class ImaginedValue:
 
     def add(self, reward: np.ndarray, end_probability: np.ndarray) -> None:
         """One step's (n,) predicted rewards and episode-end probabilities."""
-        self.total += self.discount**self.steps * self.alive * (reward - self.end_penalty * end_probability)
+        self.total += self.discount**self.steps * self.alive * penalised_reward(reward, end_probability, self.end_penalty)
         self.alive *= 1.0 - end_probability
         self.steps += 1
 

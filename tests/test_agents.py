@@ -199,10 +199,18 @@ def test_train_ac_command_writes_a_policy(tiny_world_model, encoded, tiny_datase
     data = tmp_path / "data"
     shutil.copytree(tiny_dataset, data)
     shutil.copy(encoded[1], data / "latents.npz")
-    main(["train-ac", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out", str(tmp_path / "ac.pt"),
-          "--iterations", "1", "--num-envs", "2", "--horizon", "2", "--flow-steps", "1", "--quiet"])
+    main(["train-ac", "--checkpoint", str(tiny_world_model), "--data", str(data), str(data), "--out", str(tmp_path / "ac.pt"),
+          "--iterations", "2", "--num-envs", "2", "--horizon", "2", "--flow-steps", "1", "--end-penalty", "2",
+          "--real-every", "1", "--real-episodes", "1", "--quiet"])
     net, meta = load_actor_critic(tmp_path / "ac.pt")
-    assert meta["config"]["iterations"] == 1 and meta["world_model"] == str(tiny_world_model)
+    assert meta["config"]["iterations"] == 2 and meta["world_model"] == str(tiny_world_model)
+    assert meta["config"]["end_penalty"] == 2.0 and meta["data"] == [str(data)] * 2
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "ac_tb"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("real/return")] == [0, 1]  # real games watched each iteration
 
 
 def test_encode_takes_a_world_models_tokenizer_so_train_ac_accepts_its_latents(tiny_world_model, tiny_dataset, tmp_path):

@@ -70,17 +70,21 @@ def _train_ac(args: argparse.Namespace) -> None:
 
     torch_threads(args.threads)
     loaded = load_world_model(args.checkpoint)
-    manifest = Manifest.load(args.data)
-    latents, fingerprint = load_latents(Path(args.data) / LATENTS_FILE, [e["file"] for e in manifest.episodes])
-    if fingerprint != vae_fingerprint(loaded.vae):
-        raise DatasetError(f"{args.data}/{LATENTS_FILE} was encoded by another tokenizer than {args.checkpoint}'s; "
-                           f"re-run `tv2tv encode --checkpoint {args.checkpoint} --data {args.data}`")
+    starts = []
+    for data in args.data:
+        manifest = Manifest.load(data)
+        latents, fingerprint = load_latents(Path(data) / LATENTS_FILE, [e["file"] for e in manifest.episodes])
+        if fingerprint != vae_fingerprint(loaded.vae):
+            raise DatasetError(f"{data}/{LATENTS_FILE} was encoded by another tokenizer than {args.checkpoint}'s; "
+                               f"re-run `tv2tv encode --checkpoint {args.checkpoint} --data {data}`")
+        starts += latents
     config = ImaginedACConfig(iterations=args.iterations, num_envs=args.num_envs, horizon=args.horizon,
-                              flow_steps=args.flow_steps, guidance=args.guidance, seed=args.seed)
-    net = train_imagined_ac(loaded, np.concatenate(latents).astype(np.float32), config,
+                              end_penalty=args.end_penalty, flow_steps=args.flow_steps, guidance=args.guidance,
+                              seed=args.seed, real_every=args.real_every, real_episodes=args.real_episodes)
+    net = train_imagined_ac(loaded, np.concatenate(starts).astype(np.float32), config,
                             log_dir=Path(args.out).with_suffix("").as_posix() + "_tb", progress=not args.quiet)
     path = save_actor_critic(net, args.out, {"world_model": str(args.checkpoint), "vae_fingerprint": fingerprint,
-                                             "config": asdict(config)})
+                                             "data": list(args.data), "config": asdict(config)})
     print(f"policy written to {path}")
 
 
@@ -123,13 +127,20 @@ def add_commands(commands) -> None:
                     "and TensorBoard logs in OUT_tb.",
     )
     train_ac.add_argument("--checkpoint", required=True, help="a world-model checkpoint from tv2tv fit")
-    train_ac.add_argument("--data", required=True, help="dataset folder with latents.npz (tv2tv encode)")
+    train_ac.add_argument("--data", required=True, nargs="+",
+                          help="dataset folders with latents.npz (tv2tv encode); their chunks are the imagined starts")
     train_ac.add_argument("--out", required=True, help="policy file to write, e.g. runs/imagined_ac.pt")
     train_ac.add_argument("--iterations", type=int, default=200)
     train_ac.add_argument("--num-envs", type=int, default=32, help="imagined games per batch (default: 32)")
     train_ac.add_argument("--horizon", type=int, default=8, help="decisions per imagined rollout (default: 8)")
+    train_ac.add_argument("--end-penalty", type=float, default=1.0,
+                          help="reward lost per episode end the model foresees, times its probability (default: 1)")
     add_sampling(train_ac, flow_steps=2)
     train_ac.add_argument("--seed", type=int, default=0)
+    train_ac.add_argument("--real-every", type=int, default=0,
+                          help="every N iterations play --real-episodes real games (seeds 20000..) and log their "
+                               "return as real/return; nothing is learnt from them (default: 0, never)")
+    train_ac.add_argument("--real-episodes", type=int, default=10)
     add_threads(train_ac)
     train_ac.add_argument("--quiet", action="store_true", help="no progress bar")
     train_ac.set_defaults(run=_train_ac)
