@@ -3,7 +3,9 @@
 Training: batches of imagined rollouts start from recorded latents of the training data,
 the policy picks each decision, the world model's heads give reward and the probability
 that the game goes on, and each end the model foresees costs `end_penalty` times its
-probability, as the planners count it; advantage actor-critic with GAE on those rollouts.
+probability, as the planners count it. An actor-critic learns from those rollouts: GAE
+advantages and PPO's clipped objective over a few epochs per batch (imagining costs far
+more than learning).
 No real-game step is taken while learning; with `real_every`, real games only watch it (their
 return goes to TensorBoard as `real/return`, nothing is learnt from them).
 """
@@ -42,6 +44,8 @@ class ImaginedACConfig:
     discount: float = 0.95
     gae_lambda: float = 0.9
     entropy: float = 0.01
+    epochs: int = 4  # PPO epochs per imagined batch (imagining is the expensive part: learn more from each)
+    clip: float = 0.2  # PPO ratio clip
     end_penalty: float = 1.0  # reward lost per foreseen episode end, times its probability
     lr: float = 1e-3
     flow_steps: int = 2
@@ -63,6 +67,70 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, continues: torch.Tensor, la
     return advantages
 
 
+def clipped_policy_loss(log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor,
+                        clip: float) -> torch.Tensor:
+    """PPO's clipped surrogate, all (n,): a sample stops pulling once its probability ratio left [1 - clip, 1 + clip]
+    in the direction its advantage favours; at ratio 1 its gradient is the plain policy gradient's."""
+    ratio = (log_prob - old_log_prob).exp()
+    return -torch.min(ratio * advantages, ratio.clamp(1 - clip, 1 + clip) * advantages).mean()
+
+
+@dataclass
+class ImaginedBatch:
+    """One batch of imagined rollouts: T decisions of b games."""
+
+    states: torch.Tensor  # (T b, c, h, w) latents the policy saw
+    actions: torch.Tensor  # (T b,)
+    rewards: torch.Tensor  # (T, b) predicted reward less the end penalty
+    continues: torch.Tensor  # (T, b) probability that the game went on
+    last: torch.Tensor  # (b, c, h, w) latents after the last decision
+
+
+def imagine(env: ImaginationVectorEnv, net: ActorCritic, starts: np.ndarray, rng: np.random.Generator,
+            config: ImaginedACConfig) -> ImaginedBatch:
+    """Roll the policy out for `config.horizon` decisions from random `starts` (N, c, h, w)."""
+    observation, _ = env.reset(seed=int(rng.integers(2**31)),
+                               options={"latents": starts[rng.integers(len(starts), size=env.num_envs)]})
+    states, actions, rewards, continues = [], [], [], []
+    for _ in range(config.horizon):
+        latents = torch.from_numpy(observation)
+        with torch.no_grad():
+            action = Categorical(logits=net(latents)[0]).sample()
+        observation, reward, _, _, info = env.step(action.numpy())
+        end = torch.as_tensor(info["termination_probability"], dtype=torch.float32)
+        states.append(latents)
+        actions.append(action)
+        rewards.append(penalised_reward(torch.as_tensor(reward, dtype=torch.float32), end, config.end_penalty))
+        continues.append(1.0 - end)
+    return ImaginedBatch(torch.cat(states), torch.cat(actions), torch.stack(rewards), torch.stack(continues),
+                         torch.from_numpy(observation))
+
+
+def learn(net: ActorCritic, optimizer: torch.optim.Optimizer, batch: ImaginedBatch, config: ImaginedACConfig) -> dict:
+    """`config.epochs` PPO epochs on one imagined batch (advantages by GAE, once); the last epoch's losses."""
+    horizon, b = batch.rewards.shape
+    with torch.no_grad():
+        logits, values = net(batch.states)
+        old_log_prob = Categorical(logits=logits).log_prob(batch.actions)
+        values = values.view(horizon, b)
+        advantages = gae(batch.rewards, values, batch.continues, net(batch.last)[1], config.discount, config.gae_lambda)
+        targets = (advantages + values).flatten()
+        advantages = advantages.flatten()
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    for _ in range(config.epochs):
+        logits, values = net(batch.states)
+        dist = Categorical(logits=logits)
+        policy_loss = clipped_policy_loss(dist.log_prob(batch.actions), old_log_prob, advantages, config.clip)
+        value_loss = 0.5 * (values - targets).pow(2).mean()
+        entropy = dist.entropy().mean()
+        optimizer.zero_grad()
+        (policy_loss + value_loss - config.entropy * entropy).backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        optimizer.step()
+    return {"loss/policy": float(policy_loss), "loss/value": float(value_loss), "policy/entropy": float(entropy),
+            "imagined/return": float(batch.rewards.sum(0).mean())}
+
+
 def train_imagined_ac(loaded: LoadedWorldModel, starts: np.ndarray, config: ImaginedACConfig,
                       log_dir: str | Path | None = None, progress: bool = True) -> ActorCritic:
     """Learn a policy on imagined rollouts from `starts`, (N, c, h, w) recorded chunk latents."""
@@ -80,41 +148,10 @@ def train_imagined_ac(loaded: LoadedWorldModel, starts: np.ndarray, config: Imag
 
         iterations = tqdm(iterations, desc="imagined actor-critic", unit="it")
     for it in iterations:
-        observation, _ = env.reset(seed=int(rng.integers(2**31)),
-                                   options={"latents": starts[rng.integers(len(starts), size=config.num_envs)]})
-        seen, actions, rewards, continues = [], [], [], []
-        for _ in range(config.horizon):
-            latents = torch.from_numpy(observation)
-            with torch.no_grad():
-                action = Categorical(logits=net(latents)[0]).sample()
-            observation, reward, _, _, info = env.step(action.numpy())
-            seen.append(latents)
-            actions.append(action)
-            end = torch.as_tensor(info["termination_probability"], dtype=torch.float32)
-            rewards.append(penalised_reward(torch.as_tensor(reward, dtype=torch.float32), end, config.end_penalty))
-            continues.append(1.0 - end)
-        logits, values = net(torch.cat(seen))
-        values = values.view(config.horizon, config.num_envs)
-        with torch.no_grad():
-            last_value = net(torch.from_numpy(observation))[1]
-        rewards, continues = torch.stack(rewards), torch.stack(continues)
-        advantages = gae(rewards, values.detach(), continues, last_value, config.discount, config.gae_lambda)
-        targets = advantages + values.detach()
-        dist = Categorical(logits=logits)
-        flat_advantages = advantages.flatten()
-        policy_loss = -(dist.log_prob(torch.cat(actions)) * (flat_advantages - flat_advantages.mean())).mean()
-        value_loss = 0.5 * (values - targets).pow(2).mean()
-        entropy = dist.entropy().mean()
-        loss = policy_loss + value_loss - config.entropy * entropy
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        optimizer.step()
+        logs = learn(net, optimizer, imagine(env, net, starts, rng, config), config)
         if writer is not None:
-            writer.add_scalar("imagined/return", float(rewards.sum(0).mean()), it)
-            writer.add_scalar("loss/policy", float(policy_loss.detach()), it)
-            writer.add_scalar("loss/value", float(value_loss.detach()), it)
-            writer.add_scalar("policy/entropy", float(entropy.detach()), it)
+            for tag, value in logs.items():
+                writer.add_scalar(tag, value, it)
             if config.real_every and (it + 1) % config.real_every == 0:
                 real = play_episodes(ImaginedACAgent(net, loaded), real_env, config.real_episodes, REAL_CHECK_SEED)
                 writer.add_scalar("real/return", real["mean"], it)

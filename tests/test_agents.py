@@ -142,6 +142,20 @@ def test_action_of_text_reads_the_last_sentence():
     assert action_of_text("fly away", texts) is None
 
 
+def test_clipped_policy_loss_is_the_policy_gradient_inside_the_clip_and_flat_beyond_it():
+    from tv2tv_world.agents.imagined_ac import clipped_policy_loss
+
+    advantages = torch.tensor([1.0, -1.0, 1.0, -1.0])
+    old = torch.zeros(4)
+    shift = torch.tensor([0.0, 0.0, 0.5, -0.5], requires_grad=True)  # ratios 1, 1, e^0.5, e^-0.5
+    clipped_policy_loss(old + shift, old, advantages, clip=0.2).backward()
+    # at ratio 1: d/dlogp of -A * ratio / n; beyond 1 + clip with A > 0 (or 1 - clip with A < 0): no pull
+    torch.testing.assert_close(shift.grad, torch.tensor([-0.25, 0.25, 0.0, 0.0]))
+    shift.grad = None
+    clipped_policy_loss(old - shift, old, advantages, clip=0.2).backward()  # ratios e^-0.5 with A > 0: still pulled up
+    assert shift.grad[2] > 0 and shift.grad[3] < 0
+
+
 def test_actor_critic_learns_in_imagination_saves_loads_and_plays(loaded, tmp_path):
     cfg = loaded.vae.cfg
     starts = np.random.default_rng(0).normal(size=(10, cfg.latent_channels, cfg.latent_size, cfg.latent_size))

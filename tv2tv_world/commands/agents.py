@@ -80,7 +80,8 @@ def _train_ac(args: argparse.Namespace) -> None:
         starts += latents
     config = ImaginedACConfig(iterations=args.iterations, num_envs=args.num_envs, horizon=args.horizon,
                               end_penalty=args.end_penalty, flow_steps=args.flow_steps, guidance=args.guidance,
-                              seed=args.seed, real_every=args.real_every, real_episodes=args.real_episodes)
+                              epochs=args.epochs, entropy=args.entropy, seed=args.seed, real_every=args.real_every,
+                              real_episodes=args.real_episodes)
     net = train_imagined_ac(loaded, np.concatenate(starts).astype(np.float32), config,
                             log_dir=Path(args.out).with_suffix("").as_posix() + "_tb", progress=not args.quiet)
     path = save_actor_critic(net, args.out, {"world_model": str(args.checkpoint), "vae_fingerprint": fingerprint,
@@ -90,6 +91,7 @@ def _train_ac(args: argparse.Namespace) -> None:
 
 def add_commands(commands) -> None:
     """Add this family's subcommands to the `tv2tv` subparsers."""
+    from tv2tv_world.agents.imagined_ac import ImaginedACConfig
     from tv2tv_world.agents.real_game_agent import AGENT_NAMES
 
     agent = commands.add_parser(
@@ -135,6 +137,10 @@ def add_commands(commands) -> None:
     train_ac.add_argument("--horizon", type=int, default=8, help="decisions per imagined rollout (default: 8)")
     train_ac.add_argument("--end-penalty", type=float, default=1.0,
                           help="reward lost per episode end the model foresees, times its probability (default: 1)")
+    train_ac.add_argument("--epochs", type=int, default=ImaginedACConfig.epochs,
+                          help=f"PPO epochs per imagined batch (default: {ImaginedACConfig.epochs})")
+    train_ac.add_argument("--entropy", type=float, default=ImaginedACConfig.entropy,
+                          help=f"entropy bonus (default: {ImaginedACConfig.entropy:g})")
     add_sampling(train_ac, flow_steps=2)
     train_ac.add_argument("--seed", type=int, default=0)
     train_ac.add_argument("--real-every", type=int, default=0,
