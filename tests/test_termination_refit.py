@@ -49,3 +49,21 @@ def test_refit_needs_episodes_that_end_and_a_full_checkpoint(tiny_world_model, e
     with pytest.raises(CheckpointError, match="bundled"):
         write_with_termination_head("forage", torch.zeros(256), torch.zeros(()), tmp_path / "x.ckpt")
     assert not (tmp_path / "x.ckpt").exists()
+
+
+def test_imagined_states_start_as_the_teacher_forced_ones_then_follow_the_imagined_chunks(tiny_world_model, encoded,
+                                                                                          tmp_path, capsys):
+    """Step 1's BOF sees the real first chunk and its text in both ways; later steps see imagined chunks."""
+    from tv2tv_world.sampler import SamplerConfig
+
+    data = _episodes(encoded, tmp_path / "random", n_hazards=4)
+    loaded = load_world_model(tiny_world_model)
+    forced = bof_states(loaded, [data], window=3)
+    imagined = bof_states(loaded, [data], window=3, imagined=SamplerConfig(flow_steps=2))
+    assert torch.equal(forced.terminated, imagined.terminated)
+    first, later = slice(0, None, 3), [i for i in range(len(forced.terminated)) if i % 3]
+    torch.testing.assert_close(imagined.states[first], forced.states[first], atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(imagined.states[later], forced.states[later], atol=1e-3)
+    main(["refit-termination", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out",
+          str(tmp_path / "refit.ckpt"), "--imagined", "--flow-steps", "1", "--window", "3"])
+    assert "termination AUC" in capsys.readouterr().out and (tmp_path / "refit.ckpt").is_file()

@@ -4,14 +4,15 @@ Trained with the trunk, the termination head ranks episode ends worse than a log
 regression fitted afterwards on the same features: on held-out random-player Forage episodes
 (session 8) AUC 0.85 against 0.94 with real chunks, and 0.67 against 0.91 a few imagined
 chunks into a rollout, which is what a planner needs. The head reads each step's BOF hidden
-state (context and the step's text, before its chunk); here those states are collected
-teacher-forced from recorded episodes, the head is fitted by L2-regularised logistic
+state (context and the step's text, before its chunk); here those states are collected from
+recorded episodes, teacher-forced or imagined from a window's first chunk through its
+recorded actions (what a planner reads), the head is fitted by L2-regularised logistic
 regression, and the checkpoint is written again with only the head changed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from tv2tv_world.checkpoint import CheckpointError, load_checkpoint
 from tv2tv_world.dataset.datamodule import EpisodeDataModule, collate_windows
 from tv2tv_world.dataset.format import DatasetError
 from tv2tv_world.dataset.latents import LATENTS_FILE, vae_fingerprint
+from tv2tv_world.sampler import Sampler, SamplerConfig
 from tv2tv_world.world_model import step_text
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel, resolve_checkpoint
 
@@ -38,11 +40,15 @@ class BOFStates:
 
 @torch.no_grad()
 def bof_states(loaded: LoadedWorldModel, folders: list[str | Path], window: int = 4, limit: int = 1200,
-               stride: int = 7, batch_size: int = 16) -> BOFStates:
+               stride: int = 7, batch_size: int = 16, imagined: SamplerConfig | None = None,
+               seed: int = 0) -> BOFStates:
     """Every window of `window` decisions that holds an episode end and every `stride`-th other one, at most `limit`.
 
     Ends are over-represented by the subsampling (random-player Forage: 11% of the chosen steps,
     7% of all), so a head fitted to these states errs on the side of caution.
+    `imagined`: instead of teacher-forcing the recorded chunks, the sampler with this config
+    imagines them from each window's first chunk and the recorded actions (the states a
+    planner's head reads), labelled with the recorded ends.
     """
     folders = [Path(f) for f in folders]
     data = EpisodeDataModule(folders, window=window, val_fraction=0.0, latents=[f / LATENTS_FILE for f in folders])
@@ -56,7 +62,7 @@ def bof_states(loaded: LoadedWorldModel, folders: list[str | Path], window: int 
         raise DatasetError(f"{', '.join(map(str, folders))}: no window of {window} decisions holds an episode end; "
                            "record episodes that end (e.g. `tv2tv collect --policy random`)")
     chosen = (np.flatnonzero(terminal).tolist() + np.flatnonzero(~terminal)[::stride].tolist())[:limit]
-    captured = []
+    captured, generator = [], torch.Generator().manual_seed(seed)
     hook = loaded.model.termination_head.register_forward_hook(lambda m, inputs, out: captured.append(inputs[0]))
     states, labels = [], []
     try:
@@ -64,14 +70,27 @@ def bof_states(loaded: LoadedWorldModel, folders: list[str | Path], window: int 
             batch = collate_windows([windows[i] for i in chosen[first : first + batch_size]])
             texts = [[step_text(a, i) for a, i in zip(acts, ints)] for acts, ints in zip(batch["action_texts"], batch["intents"])]
             captured.clear()
-            loaded.model.loss(batch["latents"], texts, batch["rewards"], batch["terminated"])
-            states.append(captured[0].flatten(0, 1))  # (b * n, d)
+            if imagined is None:
+                loaded.model.loss(batch["latents"], texts, batch["rewards"], batch["terminated"])
+                states.append(captured[0].flatten(0, 1))  # (b * n, d)
+            else:
+                _imagine_window(loaded, batch["latents"][:, 0], texts, imagined, generator)
+                states.append(torch.stack(captured, dim=1).flatten(0, 1))  # window steps of (b, d)
             labels.append(batch["terminated"].flatten())
     finally:
         hook.remove()
     states = torch.cat(states)
     head = torch.sigmoid(loaded.model.termination_head(states).squeeze(-1))
     return BOFStates(states, head, torch.cat(labels).bool())
+
+
+def _imagine_window(loaded: LoadedWorldModel, anchors: torch.Tensor, texts: list[list[str]], config: SamplerConfig,
+                    generator: torch.Generator) -> None:
+    """Imagine each window from its anchor (b, c, h, w) through its texts (b, n); the heads read every step."""
+    sampler = Sampler(loaded.model, replace(config, context_steps=len(texts[0]) + 1))
+    ctx = sampler.start(anchors.to(sampler.device))
+    for k in range(len(texts[0])):
+        sampler.step(ctx, [t[k] for t in texts], generator=generator)
 
 
 def fit_logistic(states: torch.Tensor, labels: torch.Tensor, balanced: bool = False, l2: float = 1e-3,

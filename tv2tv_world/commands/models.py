@@ -44,17 +44,20 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _refit_termination(args: argparse.Namespace) -> None:
     import torch
 
+    from tv2tv_world.sampler import SamplerConfig
     from tv2tv_world.termination_refit import bof_states, fit_logistic, write_with_termination_head
     from tv2tv_world.world_model_checkpoint import load_world_model
     from tv2tv_world.world_model_evaluation import roc_auc
 
     torch_threads(args.threads)
     loaded = load_world_model(args.checkpoint)
-    fit = bof_states(loaded, args.data, window=args.window, limit=args.limit)
+    imagined = SamplerConfig(flow_steps=args.flow_steps, guidance=args.guidance) if args.imagined else None
+    fit = bof_states(loaded, args.data, window=args.window, limit=args.limit, imagined=imagined)
     weight, bias = fit_logistic(fit.states, fit.terminated)
     scored = [("fit on", args.data, fit)]
     if args.heldout:
-        scored.append(("held out", args.heldout, bof_states(loaded, args.heldout, window=args.window, limit=args.limit)))
+        heldout = bof_states(loaded, args.heldout, window=args.window, limit=args.limit, imagined=imagined)
+        scored.append(("held out", args.heldout, heldout))
     for name, folders, steps in scored:
         refit = torch.sigmoid(steps.states @ weight + bias)
         print(f"{name} {', '.join(folders)}: {int(steps.terminated.sum())} ends in {len(steps.terminated)} steps; "
@@ -126,7 +129,8 @@ def add_commands(commands) -> None:
 
     refit = commands.add_parser(
         "refit-termination", help="refit the termination head on the frozen world model (logistic regression)",
-        description="Collect the BOF states the heads read, teacher-forced on recorded episodes that end (every "
+        description="Collect the BOF states the heads read, teacher-forced (or, with --imagined, imagined) on "
+                    "recorded episodes that end (every "
                     "window of WINDOW decisions with an end and every 7th other), fit the termination head to them "
                     "by logistic regression, and write the checkpoint with that head to OUT; prints the ROC AUC "
                     "of the old and the refit head.",
@@ -140,6 +144,10 @@ def add_commands(commands) -> None:
     refit.add_argument("--window", type=int, default=4,
                        help="decisions per window: the rollout positions fitted (default: 4)")
     refit.add_argument("--limit", type=int, default=1200, help="at most this many windows per set (default: 1200)")
+    refit.add_argument("--imagined", action="store_true",
+                       help="fit on the states of imagined windows (from each window's first chunk, through its "
+                            "recorded actions: what a planner's head reads) instead of teacher-forced ones")
+    add_sampling(refit, flow_steps=4)
     add_threads(refit)
     refit.set_defaults(run=_refit_termination)
 
