@@ -38,9 +38,9 @@ REAL_CHECK_SEED = 20_000  # real games that only watch training (never learnt fr
 class ImaginedACConfig:
     """Actor-critic training in imagination."""
 
-    iterations: int = 200
+    iterations: int = 150
     num_envs: int = 32  # imagined games per batch
-    horizon: int = 8  # decisions per imagined rollout
+    horizon: int = 4  # decisions per imagined rollout (as far as the planners look; 8 let it exploit the model more)
     discount: float = 0.95
     gae_lambda: float = 0.9
     entropy: float = 0.01
@@ -48,7 +48,7 @@ class ImaginedACConfig:
     clip: float = 0.2  # PPO ratio clip
     end_penalty: float = 1.0  # reward lost per foreseen episode end, times its probability
     lr: float = 1e-3
-    flow_steps: int = 2
+    flow_steps: int = 4
     guidance: float = SamplerConfig.guidance
     seed: int = 0
     real_every: int = 0  # every this many iterations, play real games with the policy and log their return (0: never)

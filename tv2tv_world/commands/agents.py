@@ -132,21 +132,25 @@ def add_commands(commands) -> None:
     train_ac.add_argument("--data", required=True, nargs="+",
                           help="dataset folders with latents.npz (tv2tv encode); their chunks are the imagined starts")
     train_ac.add_argument("--out", required=True, help="policy file to write, e.g. runs/imagined_ac.pt")
-    train_ac.add_argument("--iterations", type=int, default=200)
-    train_ac.add_argument("--num-envs", type=int, default=32, help="imagined games per batch (default: 32)")
-    train_ac.add_argument("--horizon", type=int, default=8, help="decisions per imagined rollout (default: 8)")
-    train_ac.add_argument("--end-penalty", type=float, default=1.0,
-                          help="reward lost per episode end the model foresees, times its probability (default: 1)")
+    train_ac.add_argument("--iterations", type=int, default=ImaginedACConfig.iterations,
+                          help=f"imagined batches learnt from (default: {ImaginedACConfig.iterations})")
+    train_ac.add_argument("--num-envs", type=int, default=ImaginedACConfig.num_envs,
+                          help=f"imagined games per batch (default: {ImaginedACConfig.num_envs})")
+    train_ac.add_argument("--horizon", type=int, default=ImaginedACConfig.horizon,
+                          help=f"decisions per imagined rollout (default: {ImaginedACConfig.horizon})")
+    train_ac.add_argument("--end-penalty", type=float, default=ImaginedACConfig.end_penalty,
+                          help="reward lost per episode end the model foresees, times its probability "
+                               f"(default: {ImaginedACConfig.end_penalty:g})")
     train_ac.add_argument("--epochs", type=int, default=ImaginedACConfig.epochs,
                           help=f"PPO epochs per imagined batch (default: {ImaginedACConfig.epochs})")
     train_ac.add_argument("--entropy", type=float, default=ImaginedACConfig.entropy,
                           help=f"entropy bonus (default: {ImaginedACConfig.entropy:g})")
-    add_sampling(train_ac, flow_steps=2)
+    add_sampling(train_ac, flow_steps=ImaginedACConfig.flow_steps)
     train_ac.add_argument("--seed", type=int, default=0)
     train_ac.add_argument("--real-every", type=int, default=0,
                           help="every N iterations play --real-episodes real games (seeds 20000..) and log their "
                                "return as real/return; nothing is learnt from them (default: 0, never)")
-    train_ac.add_argument("--real-episodes", type=int, default=10)
+    train_ac.add_argument("--real-episodes", type=int, default=ImaginedACConfig.real_episodes)
     add_threads(train_ac)
     train_ac.add_argument("--quiet", action="store_true", help="no progress bar")
     train_ac.set_defaults(run=_train_ac)
