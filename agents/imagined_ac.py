@@ -127,7 +127,7 @@ def learn(net: ActorCritic, optimizer: torch.optim.Optimizer, batch: ImaginedBat
         (policy_loss + value_loss - config.entropy * entropy).backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         optimizer.step()
-    return {"loss/policy": float(policy_loss), "loss/value": float(value_loss), "policy/entropy": float(entropy),
+    return {"loss/policy": policy_loss.item(), "loss/value": value_loss.item(), "policy/entropy": entropy.item(),
             "imagined/return": float(batch.rewards.sum(0).mean())}
 
 
