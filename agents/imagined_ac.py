@@ -5,9 +5,8 @@ the policy picks each decision, the world model's heads give reward and the prob
 that the game goes on, and each end the model foresees costs `end_penalty` times its
 probability, as the planners count it. An actor-critic learns from those rollouts: GAE
 advantages and PPO's clipped objective over a few epochs per batch (imagining costs far
-more than learning).
-No real-game step is taken while learning; with `real_every`, real games only watch it (their
-return goes to TensorBoard as `real/return`, nothing is learnt from them).
+more than learning). No real-game step is taken while learning; with `real_every`, real
+games only watch it (their return goes to TensorBoard as `real/return`).
 """
 
 from __future__ import annotations
@@ -21,10 +20,10 @@ import torch
 from torch.distributions import Categorical
 from torch.utils.tensorboard import SummaryWriter
 
+from tv2tv_world.agent_evaluation import play_episodes
 from tv2tv_world.agents.actor_critic import ActorCritic
 from tv2tv_world.agents.imagined_returns import penalised_reward
 from tv2tv_world.agents.real_game_agent import latest_frames
-from tv2tv_world.agent_evaluation import play_episodes
 from tv2tv_world.envs.imagination import anchor_chunk, make_real_env
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
 from tv2tv_world.sampler import SamplerConfig

@@ -9,7 +9,10 @@ from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
 
 
 def penalised_reward(reward, end_probability, end_penalty: float):
-    """A step's predicted reward less `end_penalty` times the probability that the game ended in it (arrays or tensors)."""
+    """A step's predicted reward less `end_penalty` times the probability that the game ended in it.
+
+    Arrays or tensors of one shape; the planners and the actor-critic count an end the same way.
+    """
     return reward - end_penalty * end_probability
 
 
@@ -27,7 +30,8 @@ class ImaginedValue:
 
     def add(self, reward: np.ndarray, end_probability: np.ndarray) -> None:
         """One step's (n,) predicted rewards and episode-end probabilities."""
-        self.total += self.discount**self.steps * self.alive * penalised_reward(reward, end_probability, self.end_penalty)
+        step_value = penalised_reward(reward, end_probability, self.end_penalty)
+        self.total += self.discount**self.steps * self.alive * step_value
         self.alive *= 1.0 - end_probability
         self.steps += 1
 

@@ -147,7 +147,7 @@ def add_commands(commands) -> None:
                           help=f"entropy bonus (default: {ImaginedACConfig.entropy:g})")
     add_sampling(train_ac, flow_steps=ImaginedACConfig.flow_steps)
     train_ac.add_argument("--seed", type=int, default=0)
-    train_ac.add_argument("--real-every", type=int, default=0,
+    train_ac.add_argument("--real-every", type=int, default=ImaginedACConfig.real_every,
                           help="every N iterations play --real-episodes real games (seeds 20000..) and log their "
                                "return as real/return; nothing is learnt from them (default: 0, never)")
     train_ac.add_argument("--real-episodes", type=int, default=ImaginedACConfig.real_episodes)

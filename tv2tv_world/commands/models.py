@@ -130,10 +130,9 @@ def add_commands(commands) -> None:
     refit = commands.add_parser(
         "refit-termination", help="refit the termination head on the frozen world model (logistic regression)",
         description="Collect the BOF states the heads read, teacher-forced (or, with --imagined, imagined) on "
-                    "recorded episodes that end (every "
-                    "window of WINDOW decisions with an end and every 7th other), fit the termination head to them "
-                    "by logistic regression, and write the checkpoint with that head to OUT; prints the ROC AUC "
-                    "of the old and the refit head.",
+                    "recorded episodes that end (every window of WINDOW decisions with an end and every 7th other), "
+                    "fit the termination head to them by logistic regression, and write the checkpoint with that "
+                    "head to OUT; prints the ROC AUC of the old and the refit head.",
     )
     refit.add_argument("--checkpoint", required=True, help="a world-model checkpoint from tv2tv fit")
     refit.add_argument("--data", nargs="+", required=True,
