@@ -22,36 +22,15 @@ from torch.utils.tensorboard import SummaryWriter
 
 from tv2tv_world.agent_evaluation import play_episodes
 from tv2tv_world.agents.actor_critic import ActorCritic
+from tv2tv_world.agents.imagined_ac_config import ImaginedACConfig
 from tv2tv_world.agents.imagined_returns import penalised_reward
 from tv2tv_world.agents.real_game_agent import latest_frames
 from tv2tv_world.envs.imagination import anchor_chunk, make_real_env
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
-from tv2tv_world.sampler import SamplerConfig
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel
 
 
 REAL_CHECK_SEED = 20_000  # real games that only watch training (never learnt from) use seeds from here
-
-
-@dataclass
-class ImaginedACConfig:
-    """Actor-critic training in imagination."""
-
-    iterations: int = 150
-    num_envs: int = 32  # imagined games per batch
-    horizon: int = 4  # decisions per imagined rollout (as far as the planners look; 8 let it exploit the model more)
-    discount: float = 0.95
-    gae_lambda: float = 0.9
-    entropy: float = 0.01
-    epochs: int = 4  # PPO epochs per imagined batch (imagining is the expensive part: learn more from each)
-    clip: float = 0.2  # PPO ratio clip
-    end_penalty: float = 1.0  # reward lost per foreseen episode end, times its probability
-    lr: float = 1e-3
-    flow_steps: int = 4
-    guidance: float = SamplerConfig.guidance
-    seed: int = 0
-    real_every: int = 0  # every this many iterations, play real games with the policy and log their return (0: never)
-    real_episodes: int = 10  # games per such check, seeds 20000.. (the agent command scores on 10000..)
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, continues: torch.Tensor, last_value: torch.Tensor,

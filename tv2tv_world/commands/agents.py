@@ -63,7 +63,8 @@ def _train_ac(args: argparse.Namespace) -> None:
     import numpy as np
 
     from tv2tv_world.agents.actor_critic import save_actor_critic
-    from tv2tv_world.agents.imagined_ac import ImaginedACConfig, train_imagined_ac
+    from tv2tv_world.agents.imagined_ac import train_imagined_ac
+    from tv2tv_world.agents.imagined_ac_config import ImaginedACConfig
     from tv2tv_world.dataset.format import Manifest
     from tv2tv_world.dataset.latents import LATENTS_FILE, load_latents, vae_fingerprint
     from tv2tv_world.world_model_checkpoint import load_world_model
@@ -91,7 +92,7 @@ def _train_ac(args: argparse.Namespace) -> None:
 
 def add_commands(commands) -> None:
     """Add this family's subcommands to the `tv2tv` subparsers."""
-    from tv2tv_world.agents.imagined_ac import ImaginedACConfig
+    from tv2tv_world.agents.imagined_ac_config import ImaginedACConfig
     from tv2tv_world.agents.real_game_agent import AGENT_NAMES
 
     agent = commands.add_parser(
