@@ -44,13 +44,16 @@ class ImaginedReturns:
     heads' outputs add up as `ImaginedValue` says.
     The imagination noise is seeded per call from `seed`; with an env made with
     `shared_noise=True` it is the same for every plan (common random numbers), so plans differ
-    only by their actions.
+    only by their actions. `noise_draws` > 1 scores each plan that many times, with the noise of
+    seeds `seed`, `seed + 1`, ..., and averages: less luck in the scores, for that many times the compute.
     """
 
-    def __init__(self, env: ImaginationVectorEnv, discount: float = 0.95, end_penalty: float = 1.0):
+    def __init__(self, env: ImaginationVectorEnv, discount: float = 0.95, end_penalty: float = 1.0, noise_draws: int = 1):
+        if noise_draws < 1:
+            raise ValueError(f"noise_draws must be >= 1, got {noise_draws}")
         if env.single.observation != "latent" or env.single.termination_threshold < 1.0:
             raise ValueError("plan scoring needs an env with observation='latent' and termination_threshold=1.0")
-        self.env, self.discount, self.end_penalty = env, discount, end_penalty
+        self.env, self.discount, self.end_penalty, self.noise_draws = env, discount, end_penalty, noise_draws
         self.start_frames: np.ndarray | None = None
         self.seed = 0
 
@@ -65,8 +68,12 @@ class ImaginedReturns:
         n = self.env.num_envs
         if plans.ndim != 2 or len(plans) != n:
             raise ValueError(f"expected ({n}, horizon) plans, got shape {plans.shape}")
-        self.env.reset(seed=self.seed, options={"frames": self.start_frames})
-        value = ImaginedValue(n, self.discount, self.end_penalty)
+        return np.mean([self._score(plans, self.seed + draw) for draw in range(self.noise_draws)], axis=0)
+
+    def _score(self, plans: np.ndarray, seed: int) -> np.ndarray:
+        """(n, horizon) action ids -> (n,) returns of one imagination, its noise drawn from `seed`."""
+        self.env.reset(seed=seed, options={"frames": self.start_frames})
+        value = ImaginedValue(len(plans), self.discount, self.end_penalty)
         for t in range(plans.shape[1]):
             _, reward, _, _, info = self.env.step(plans[:, t])
             value.add(reward, info["termination_probability"])

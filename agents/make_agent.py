@@ -34,6 +34,7 @@ class AgentSettings:
     policy: str | Path | None = None  # imagined_ac: the policy file from `tv2tv train-ac`
     audit: bool = False  # mpc: also score its plans in a copy of the real game (`PlanAudit`)
     end_penalty: float = 1.0  # mpc, text_prior: return lost per episode end the model foresees (`ImaginedValue`)
+    noise_draws: int = 1  # mpc: imaginations per plan, their scores averaged (`ImaginedReturns`)
 
 
 def make_agent(name: str, loaded: LoadedWorldModel, real_env: gym.Env, settings: AgentSettings) -> Agent:
@@ -47,7 +48,7 @@ def make_agent(name: str, loaded: LoadedWorldModel, real_env: gym.Env, settings:
                        guidance=settings.guidance, horizon=10**9)
     if name == "mpc":
         env = ImaginationVectorEnv(settings.planner.candidates, loaded, shared_noise=True, **imagination)
-        returns = ImaginedReturns(env, settings.planner.discount, settings.end_penalty)
+        returns = ImaginedReturns(env, settings.planner.discount, settings.end_penalty, settings.noise_draws)
         if settings.audit:
             returns = PlanAudit(returns, OracleReturns(make_real_env(loaded), settings.planner.discount))
         return MPCAgent(CEMPlanner(n_actions, settings.planner), returns)

@@ -46,6 +46,25 @@ def test_cem_refits_towards_the_best_plans():
         PlannerConfig(candidates=4, elites=8)
 
 
+def test_first_action_selection_prefers_the_move_most_plans_favour_over_one_lucky_plan():
+    # action 0: one plan scores 10, the rest -5; action 1: every plan scores 2
+    plans = np.array([[0, 1], [0, 2], [0, 3], [1, 0], [1, 1], [1, 2]])
+    scores = np.array([10.0, -5.0, -5.0, 2.0, 2.0, 2.5])
+
+    def returns(candidates):
+        return np.array([scores[np.flatnonzero((plans == c).all(axis=1))[0]] for c in candidates])
+
+    def planner(select):
+        planner = CEMPlanner(4, PlannerConfig(horizon=2, candidates=6, iterations=1, elites=2, select=select), seed=0)
+        planner._sample = lambda probabilities: plans.copy()  # score exactly these plans
+        return planner
+
+    assert planner("plan").plan(returns).tolist() == [0, 1]  # the single best score
+    assert planner("first_action").plan(returns).tolist() == [1, 2]  # the best plan of the best first move
+    with pytest.raises(ValueError, match="select must be one of"):
+        PlannerConfig(select="best")
+
+
 def test_gae_matches_a_hand_computation():
     rewards = torch.tensor([[1.0], [0.0]])
     values = torch.tensor([[0.5], [0.2]])
@@ -98,6 +117,23 @@ def test_imagined_value_discounts_counts_rewards_while_alive_and_charges_foresee
     # game 0: 1 + 0.5 * 1; game 1: (0 - 2 * 0.5) + 0.5 * 0.5 (alive) * 1
     np.testing.assert_allclose(value.total, [1.5, -1.0 + 0.25])
     np.testing.assert_allclose(value.alive, [1.0, 0.5])
+
+
+def test_noise_draws_average_the_scores_of_differently_seeded_imaginations(loaded):
+    env = ImaginationVectorEnv(3, loaded, flow_steps=1, observation="latent", termination_threshold=1.0, shared_noise=True)
+    frame = make_real_env(loaded).reset(seed=0)[0]
+    plans = np.array([[0, 1], [2, 3], [4, 4]])
+
+    def scores(seed, draws):
+        returns = ImaginedReturns(env, noise_draws=draws)
+        returns.start(None, frame, seed=seed)
+        return returns(plans)
+
+    one, other = scores(3, 1), scores(4, 1)
+    assert not np.allclose(one, other)  # the noise matters
+    np.testing.assert_allclose(scores(3, 2), (one + other) / 2, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="noise_draws"):
+        ImaginedReturns(env, noise_draws=0)
 
 
 def test_end_penalty_lowers_imagined_returns_by_the_foreseen_ends(loaded):
@@ -187,8 +223,10 @@ def test_actor_critic_learns_in_imagination_saves_loads_and_plays(loaded, tmp_pa
 def test_agent_command_writes_a_report_next_to_baselines(tiny_world_model, tmp_path, capsys):
     out = tmp_path / "agents.json"
     main(["agent", "--agent", "mpc", "--checkpoint", str(tiny_world_model), "--episodes", "2", "--max-decisions", "2",
-          "--candidates", "4", "--horizon", "2", "--elites", "2", "--flow-steps", "1", "--out", str(out), "--audit"])
+          "--candidates", "4", "--horizon", "2", "--elites", "2", "--flow-steps", "1", "--out", str(out), "--audit",
+          "--select", "first_action", "--noise-draws", "2"])
     report = json.loads(out.read_text())
+    assert report["planner"]["select"] == "first_action" and report["noise_draws"] == 2
     assert list(report["agents"]) == ["mpc", "random", "oracle"]
     assert all(len(r["returns"]) == 2 and max(r["decisions"]) <= 2 for r in report["agents"].values())
     assert report["agents"]["mpc"]["plan_audit"]["plans"] == 4 * sum(report["agents"]["mpc"]["decisions"])

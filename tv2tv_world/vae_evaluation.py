@@ -17,8 +17,9 @@ from tv2tv_world.video_vae import VideoVAE
 @torch.no_grad()
 def reconstruct(vae: VideoVAE, frames: np.ndarray, batch_chunks: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """(t, h, w, 3) uint8 frames of an episode -> the frames and their chunk-by-chunk
-    reconstruction, each (t, 3, h, w) in [-1, 1] (the reconstruction unclamped)."""
-    frames = to_unit(torch.from_numpy(rearrange(frames, "t h w c -> 1 t c h w")))
+    reconstruction, each (t, 3, h, w) in [-1, 1] (the reconstruction unclamped), on the VAE's device."""
+    device = next(vae.parameters()).device
+    frames = to_unit(torch.from_numpy(rearrange(frames, "t h w c -> 1 t c h w")).to(device))
     chunks = vae.chunk(frames)[0]  # (n, c, r, h, w)
     recon = torch.cat([vae.decode(vae.encode(part)) for part in chunks.split(batch_chunks)])
     return frames[0], vae.unchunk(recon[None])[0]
@@ -64,6 +65,6 @@ def reconstruction_strip(vae: VideoVAE, data_dir: str | Path, columns: int = 8, 
     episode = read_episode(Path(data_dir) / manifest.episodes[0]["file"])
     frames, recon = reconstruct(vae, episode.frames)
     picks = torch.linspace(1, len(recon) - 1, columns).long()
-    rows = torch.stack([frames[picks], recon[picks].clamp(-1, 1)])  # (2, columns, c, h, w)
+    rows = torch.stack([frames[picks], recon[picks].clamp(-1, 1)]).cpu()  # (2, columns, c, h, w)
     image = rearrange(to_uint8(rows), "two n c h w -> (two h) (n w) c").numpy()
     return image.repeat(scale, axis=0).repeat(scale, axis=1)

@@ -139,7 +139,7 @@ class WorldModelModule(L.LightningModule):
         texts, prompts = self.texts(batch)
         sampler = Sampler(self.model, SamplerConfig(flow_steps=self.hparams.video_flow_steps, context_steps=len(texts[0]) + 1))
         ctx = sampler.start(batch["latents"][:1, 0], None if prompts is None else prompts[:1])
-        generator = torch.Generator(self.device).manual_seed(0)
+        generator = torch.Generator().manual_seed(0)  # the sampler draws its noise on the CPU, whatever the device
         chunks = [sampler.step(ctx, [text], generator=generator).latents for text in texts[0]]
         made = rearrange(self.vae.decode(torch.cat(chunks)), "n c r h w -> (n r) c h w")
         real = to_unit(batch["frames"][0])

@@ -27,15 +27,16 @@ def _agent(args: argparse.Namespace) -> None:
     loaded = load_world_model(args.checkpoint)
     check_game(loaded, args.env)
     planner = PlannerConfig(horizon=args.horizon, candidates=args.candidates, iterations=args.iterations,
-                            elites=min(args.elites, args.candidates))
+                            elites=min(args.elites, args.candidates), select=args.select)
     settings = AgentSettings(planner=planner, flow_steps=args.flow_steps, guidance=args.guidance, policy=args.policy,
-                             audit=args.audit, end_penalty=args.end_penalty)
+                             audit=args.audit, end_penalty=args.end_penalty, noise_draws=args.noise_draws)
     names = [args.agent] + [b for b in args.baselines if b != args.agent]
     out = Path(args.out)
     writer = SummaryWriter(str(out.with_suffix("")) + "_tb")
     report = {"env_id": loaded.game["env_id"], "checkpoint": str(args.checkpoint), "seed": args.seed,
               "episodes": args.episodes, "max_decisions": args.max_decisions, "planner": asdict(planner),
-              "flow_steps": args.flow_steps, "guidance": args.guidance, "end_penalty": args.end_penalty, "agents": {}}
+              "flow_steps": args.flow_steps, "guidance": args.guidance, "end_penalty": args.end_penalty,
+              "noise_draws": args.noise_draws, "agents": {}}
     for name in names:
         env = make_real_env(loaded)
         agent = make_agent(name, loaded, env, settings)
@@ -92,6 +93,7 @@ def _train_ac(args: argparse.Namespace) -> None:
 
 def add_commands(commands) -> None:
     """Add this family's subcommands to the `tv2tv` subparsers."""
+    from tv2tv_world.agents.cem_planner import SELECTIONS
     from tv2tv_world.agents.imagined_ac_config import ImaginedACConfig
     from tv2tv_world.agents.real_game_agent import AGENT_NAMES
 
@@ -113,6 +115,11 @@ def add_commands(commands) -> None:
     agent.add_argument("--candidates", type=int, default=32, help="plans per iteration = imagined envs (default: 32)")
     agent.add_argument("--iterations", type=int, default=1, help="CEM iterations; 1 = random shooting (default: 1)")
     agent.add_argument("--elites", type=int, default=8, help="CEM elites (default: 8)")
+    agent.add_argument("--select", choices=SELECTIONS, default="plan",
+                       help="plan: play the best-scoring plan; first_action: the first action whose plans score best "
+                            "on average (default: plan)")
+    agent.add_argument("--noise-draws", type=int, default=1,
+                       help="mpc: imaginations per plan, their scores averaged (default: 1)")
     add_sampling(agent, flow_steps=4)
     agent.add_argument("--policy", default=None, help="imagined_ac: policy file from tv2tv train-ac")
     agent.add_argument("--end-penalty", type=float, default=1.0,

@@ -17,7 +17,7 @@ def _evaluate_vae(args: argparse.Namespace) -> None:
     from tv2tv_world.vae_evaluation import evaluate_vae, reconstruction_strip
     from tv2tv_world.world_model_checkpoint import load_tokenizer
 
-    vae = load_tokenizer(args.checkpoint)
+    vae = load_tokenizer(args.checkpoint).to(args.device)
     report = evaluate_vae(vae, args.data, args.episodes)
     print(json.dumps(report, indent=1))
     if args.image:
@@ -109,6 +109,7 @@ def add_commands(commands) -> None:
     vae_eval.add_argument("--data", required=True, help="dataset folder (use seeds never trained on)")
     vae_eval.add_argument("--episodes", type=int, default=None, help="at most this many episodes")
     vae_eval.add_argument("--image", default=None, help="also write a PNG: real frames over their reconstructions")
+    vae_eval.add_argument("--device", default="cpu", help="torch device to run the tokenizer on (e.g. cuda)")
     vae_eval.set_defaults(run=_evaluate_vae)
 
     evaluate = commands.add_parser(
