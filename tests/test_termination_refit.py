@@ -67,3 +67,40 @@ def test_imagined_states_start_as_the_teacher_forced_ones_then_follow_the_imagin
     main(["refit-termination", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out",
           str(tmp_path / "refit.ckpt"), "--imagined", "--flow-steps", "1", "--window", "3"])
     assert "termination AUC" in capsys.readouterr().out and (tmp_path / "refit.ckpt").is_file()
+
+
+def test_counterfactual_ends_try_every_action_and_agree_with_the_record(tiny_world_model, encoded, tmp_path, capsys):
+    from tv2tv_world.counterfactual_ends import counterfactual_ends
+    from tv2tv_world.dataset.format import Manifest, read_episode
+
+    data = _episodes(encoded, tmp_path / "random", n_hazards=4)
+    loaded = load_world_model(tiny_world_model)
+    tried = counterfactual_ends(loaded, [data], limit=500)
+    recorded = torch.cat([torch.from_numpy(read_episode(data / e["file"]).terminated)
+                          for e in Manifest.load(data).episodes])
+    n = len(recorded)
+    assert tried.states.shape[:2] == (n, 5) and tried.head.shape == (n, 5) and tried.ends.shape == (n, 5)
+    assert torch.equal(tried.ends[torch.arange(n), tried.taken], recorded)  # the played action did what was recorded
+    assert int(recorded.sum()) > 0 and int(tried.ends.sum()) > int(recorded.sum())  # other actions would have died too
+    assert not torch.allclose(tried.states[:, 0], tried.states[:, 1])  # the action's text reaches the state
+    assert len(counterfactual_ends(loaded, [data], limit=7).ends) == 7
+
+    out = tmp_path / "refit.ckpt"
+    main(["refit-termination", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out", str(out),
+          "--counterfactual", "--limit", "60"])
+    printed = capsys.readouterr().out
+    assert "within_state_auc" in printed and out.is_file()
+    with pytest.raises(SystemExit, match="drop --imagined"):
+        main(["refit-termination", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out", str(out),
+              "--counterfactual", "--imagined"])
+
+
+def test_end_ranking_reads_which_actions_a_head_puts_first():
+    from tv2tv_world.counterfactual_ends import end_ranking
+
+    ends = torch.tensor([[True, False, False], [False, True, False], [False, False, False]])
+    right = end_ranking(torch.tensor([[0.9, 0.1, 0.2], [0.1, 0.8, 0.3], [0.1, 0.1, 0.1]]), ends)
+    wrong = end_ranking(torch.tensor([[0.1, 0.9, 0.2], [0.9, 0.2, 0.1], [0.1, 0.1, 0.1]]), ends)
+    assert right["within_state_auc"] == 1.0 and right["safest_is_safe"] == 1.0 and right["mixed_states"] == 2
+    assert wrong["within_state_auc"] == 0.25 and wrong["safest_is_safe"] == 0.5  # (0 + 1/2) / 2; one of two
+    assert end_ranking(torch.rand(2, 3), torch.zeros(2, 3, dtype=torch.bool))["within_state_auc"] is None

@@ -51,6 +51,10 @@ def _refit_termination(args: argparse.Namespace) -> None:
 
     torch_threads(args.threads)
     loaded = load_world_model(args.checkpoint)
+    if args.counterfactual:
+        if args.imagined:
+            raise SystemExit("--counterfactual reads each action's first step from the real chunk; drop --imagined")
+        return _refit_counterfactual(args, loaded)
     imagined = SamplerConfig(flow_steps=args.flow_steps, guidance=args.guidance) if args.imagined else None
     fit = bof_states(loaded, args.data, window=args.window, limit=args.limit, imagined=imagined)
     weight, bias = fit_logistic(fit.states, fit.terminated)
@@ -63,6 +67,29 @@ def _refit_termination(args: argparse.Namespace) -> None:
         print(f"{name} {', '.join(folders)}: {int(steps.terminated.sum())} ends in {len(steps.terminated)} steps; "
               f"termination AUC {roc_auc(steps.head, steps.terminated):.3f} -> {roc_auc(refit, steps.terminated):.3f}")
     print(f"wrote {write_with_termination_head(args.checkpoint, weight, bias, args.out)}")
+
+
+def _refit_counterfactual(args: argparse.Namespace, loaded) -> None:
+    import torch
+
+    from tv2tv_world.counterfactual_ends import counterfactual_ends, end_ranking
+    from tv2tv_world.termination_refit import fit_logistic, write_with_termination_head
+
+    fit = counterfactual_ends(loaded, args.data, limit=args.limit)
+    weight, bias = fit_logistic(fit.states.flatten(0, 1), fit.ends.flatten())
+    scored = [("fit on", args.data, fit)]
+    if args.heldout:
+        scored.append(("held out", args.heldout, counterfactual_ends(loaded, args.heldout, limit=args.limit)))
+    for name, folders, tried in scored:
+        before, after = end_ranking(tried.head, tried.ends), end_ranking(torch.sigmoid(tried.states @ weight + bias), tried.ends)
+        print(f"{name} {', '.join(folders)}: {len(tried.ends)} states x {tried.ends.shape[1]} actions, "
+              f"{int(tried.ends.sum())} deadly; " + ", ".join(
+                  f"{key} {_fmt(before[key])} -> {_fmt(after[key])}" for key in ("pair_auc", "within_state_auc", "safest_is_safe")))
+    print(f"wrote {write_with_termination_head(args.checkpoint, weight, bias, args.out)}")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _bundle(args: argparse.Namespace) -> None:
@@ -143,10 +170,15 @@ def add_commands(commands) -> None:
     refit.add_argument("--heldout", nargs="+", default=None, help="also score both heads on these folders")
     refit.add_argument("--window", type=int, default=4,
                        help="decisions per window: the rollout positions fitted (default: 4)")
-    refit.add_argument("--limit", type=int, default=1200, help="at most this many windows per set (default: 1200)")
+    refit.add_argument("--limit", type=int, default=1200,
+                       help="at most this many windows (with --counterfactual: decisions) per set (default: 1200)")
     refit.add_argument("--imagined", action="store_true",
                        help="fit on the states of imagined windows (from each window's first chunk, through its "
                             "recorded actions: what a planner's head reads) instead of teacher-forced ones")
+    refit.add_argument("--counterfactual", action="store_true",
+                       help="fit on every action at each recorded decision: replay the episodes in the real game, try "
+                            "each action in a copy (games that save their state), and read each action's first step "
+                            "from the real chunk, as a planner does; prints how well each head ranks deadly actions")
     add_sampling(refit, flow_steps=4)
     add_threads(refit)
     refit.set_defaults(run=_refit_termination)

@@ -1,0 +1,107 @@
+"""Which action ends the game: every action tried at recorded states, in the real game and by the model.
+
+A recorded episode says only whether the action the player took ended the game. A planner needs
+more: which of the actions it could take would. Games that save and restore their state answer
+that exactly: replay each recorded episode from its seed, and at every decision try each action
+in a copy of the game. The model's answer is its termination head on the BOF state of a plan's
+first step, read from the real newest chunk and each action's text (what `mpc` reads); those
+states are what `tv2tv refit-termination --counterfactual` fits the head to. Measured on the
+random player's held-out Forage episodes (session 10): the head trained with the trunk ranks a
+deadly action above a safe one of the same state with AUC 0.67; refit on these states, 0.74.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tv2tv_world.dataset.format import DatasetError, Manifest, read_episode
+from tv2tv_world.envs.decision_repeat import DecisionRepeat
+from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
+from tv2tv_world.envs.make import make_game
+from tv2tv_world.world_model_checkpoint import LoadedWorldModel
+from tv2tv_world.world_model_evaluation import roc_auc
+
+
+@dataclass
+class CounterfactualEnds:
+    """n recorded states, each with every one of the game's a actions tried."""
+
+    states: torch.Tensor  # (n, a, d) the BOF hidden states the termination head reads, per action
+    head: torch.Tensor  # (n, a) the current termination head's probabilities
+    ends: torch.Tensor  # (n, a) bool: the action ends the game in the real game
+    taken: torch.Tensor  # (n,) the recorded action
+
+
+def _replayable_game(loaded: LoadedWorldModel, folder: Path, manifest: Manifest):
+    game = loaded.game
+    if game is None or game["env_id"] != manifest.env_id:
+        raise DatasetError(f"{folder} holds {manifest.env_id} episodes; the model plays {None if game is None else game['env_id']}")
+    env = DecisionRepeat(make_game(manifest.env_id, **manifest.env_kwargs), manifest.action_repeat)
+    if not hasattr(env.unwrapped, "get_state"):
+        raise TypeError(f"{manifest.env_id} cannot save its state (get_state/set_state): its actions cannot be tried")
+    return env
+
+
+@torch.no_grad()
+def counterfactual_ends(loaded: LoadedWorldModel, folders: list[str | Path], limit: int = 1500) -> CounterfactualEnds:
+    """The first `limit` decisions of each folder's episodes (in order), every action tried at each."""
+    n_actions = len(loaded.game["action_texts"]) if loaded.game else 0
+    imagination = ImaginationVectorEnv(n_actions, loaded, observation="latent", termination_threshold=1.0, flow_steps=1,
+                                       horizon=10**9, shared_noise=True)
+    captured = []
+    hook = loaded.model.termination_head.register_forward_hook(lambda m, inputs, out: captured.append(inputs[0]))
+    states, ends, taken = [], [], []
+    try:
+        for folder in map(Path, folders):
+            manifest = Manifest.load(folder)
+            real, copy = _replayable_game(loaded, folder, manifest), _replayable_game(loaded, folder, manifest)
+            copy.reset(seed=0)
+            count = 0
+            for entry in manifest.episodes:
+                episode = read_episode(folder / entry["file"])
+                observation, info = real.reset(seed=entry["seed"])
+                for t, action in enumerate(episode.actions[: limit - count]):
+                    saved = real.unwrapped.get_state()
+                    outcome = []
+                    for a in range(n_actions):
+                        copy.unwrapped.set_state(saved)
+                        outcome.append(bool(copy.step(a)[2]))
+                    imagination.reset(seed=0, options={"frames": info.get("frames", observation)})
+                    captured.clear()
+                    imagination.step(np.arange(n_actions))
+                    states.append(captured[-1][:n_actions].float().cpu())
+                    ends.append(outcome)
+                    taken.append(int(action))
+                    observation, _, terminated, _, info = real.step(int(action))
+                    if bool(terminated) != bool(episode.terminated[t]):
+                        raise DatasetError(f"{folder / entry['file']} does not replay from seed {entry['seed']} "
+                                           f"(decision {t}): recorded by another version of {manifest.env_id}?")
+                count += min(len(episode.actions), limit - count)
+                if count >= limit:
+                    break
+    finally:
+        hook.remove()
+    stacked = torch.stack(states)
+    head = torch.sigmoid(loaded.model.termination_head(stacked).squeeze(-1))
+    return CounterfactualEnds(stacked, head, torch.tensor(ends), torch.tensor(taken))
+
+
+def end_ranking(probability: torch.Tensor, ends: torch.Tensor) -> dict:
+    """(n, a) end probabilities and real ends -> how well they tell deadly actions from safe ones.
+
+    `pair_auc`: over all (state, action) pairs; `within_state_auc`: the mean, over states where some
+    actions end the game and some do not, of the AUC among that state's actions (what picking an
+    action needs); `safest_is_safe`: how often the action of lowest probability is a safe one there.
+    """
+    mixed = torch.nonzero(ends.any(1) & ~ends.all(1)).flatten()
+    safest = probability[mixed].argmin(1)
+    return {
+        "pair_auc": roc_auc(probability.flatten(), ends.flatten()),
+        "within_state_auc": float(np.mean([roc_auc(probability[i], ends[i]) for i in mixed])) if len(mixed) else None,
+        "safest_is_safe": float((~ends[mixed, safest]).float().mean()) if len(mixed) else None,
+        "mixed_states": len(mixed),
+    }
