@@ -21,7 +21,7 @@ class PlannerConfig:
     elites: int = 8  # best plans a refit keeps
     floor: float = 0.05  # every action keeps at least this share of the refit distribution
     discount: float = 0.95  # per decision
-    select: str = "plan"  # "plan": the best-scoring plan; "first_action": the first action whose plans score best on average
+    select: str = "plan"  # "plan": the best-scoring plan; "first_action": the first move its plans rate best on average
 
     def __post_init__(self):
         for name in ("horizon", "candidates", "iterations", "elites"):

@@ -48,7 +48,8 @@ class ImaginedReturns:
     seeds `seed`, `seed + 1`, ..., and averages: less luck in the scores, for that many times the compute.
     """
 
-    def __init__(self, env: ImaginationVectorEnv, discount: float = 0.95, end_penalty: float = 1.0, noise_draws: int = 1):
+    def __init__(self, env: ImaginationVectorEnv, discount: float = 0.95, end_penalty: float = 1.0,
+                 noise_draws: int = 1):
         if noise_draws < 1:
             raise ValueError(f"noise_draws must be >= 1, got {noise_draws}")
         if env.single.observation != "latent" or env.single.termination_threshold < 1.0:

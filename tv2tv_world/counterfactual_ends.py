@@ -37,9 +37,8 @@ class CounterfactualEnds:
 
 
 def _replayable_game(loaded: LoadedWorldModel, folder: Path, manifest: Manifest):
-    game = loaded.game
-    if game is None or game["env_id"] != manifest.env_id:
-        raise DatasetError(f"{folder} holds {manifest.env_id} episodes; the model plays {None if game is None else game['env_id']}")
+    if loaded.game["env_id"] != manifest.env_id:
+        raise DatasetError(f"{folder} holds {manifest.env_id} episodes; the model plays {loaded.game['env_id']}")
     env = DecisionRepeat(make_game(manifest.env_id, **manifest.env_kwargs), manifest.action_repeat)
     if not hasattr(env.unwrapped, "get_state"):
         raise TypeError(f"{manifest.env_id} cannot save its state (get_state/set_state): its actions cannot be tried")
@@ -49,7 +48,9 @@ def _replayable_game(loaded: LoadedWorldModel, folder: Path, manifest: Manifest)
 @torch.no_grad()
 def counterfactual_ends(loaded: LoadedWorldModel, folders: list[str | Path], limit: int = 1500) -> CounterfactualEnds:
     """The first `limit` decisions of each folder's episodes (in order), every action tried at each."""
-    n_actions = len(loaded.game["action_texts"]) if loaded.game else 0
+    if loaded.game is None:
+        raise ValueError(f"{loaded.path}: the checkpoint does not name its game, so its actions cannot be tried")
+    n_actions = len(loaded.game["action_texts"])
     imagination = ImaginationVectorEnv(n_actions, loaded, observation="latent", termination_threshold=1.0, flow_steps=1,
                                        horizon=10**9, shared_noise=True)
     captured = []

@@ -81,10 +81,12 @@ def _refit_counterfactual(args: argparse.Namespace, loaded) -> None:
     if args.heldout:
         scored.append(("held out", args.heldout, counterfactual_ends(loaded, args.heldout, limit=args.limit)))
     for name, folders, tried in scored:
-        before, after = end_ranking(tried.head, tried.ends), end_ranking(torch.sigmoid(tried.states @ weight + bias), tried.ends)
+        before = end_ranking(tried.head, tried.ends)
+        after = end_ranking(torch.sigmoid(tried.states @ weight + bias), tried.ends)
+        changes = [f"{key} {_fmt(before[key])} -> {_fmt(after[key])}"
+                   for key in ("pair_auc", "within_state_auc", "safest_is_safe")]
         print(f"{name} {', '.join(folders)}: {len(tried.ends)} states x {tried.ends.shape[1]} actions, "
-              f"{int(tried.ends.sum())} deadly; " + ", ".join(
-                  f"{key} {_fmt(before[key])} -> {_fmt(after[key])}" for key in ("pair_auc", "within_state_auc", "safest_is_safe")))
+              f"{int(tried.ends.sum())} deadly; " + ", ".join(changes))
     print(f"wrote {write_with_termination_head(args.checkpoint, weight, bias, args.out)}")
 
 
