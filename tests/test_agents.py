@@ -252,8 +252,8 @@ def test_train_ac_command_writes_a_policy(tiny_world_model, encoded, tiny_datase
     shutil.copytree(tiny_dataset, data)
     shutil.copy(encoded[1], data / "latents.npz")
     main(["train-ac", "--checkpoint", str(tiny_world_model), "--data", str(data), str(data),
-          "--out", str(tmp_path / "ac.pt"), "--iterations", "2", "--num-envs", "2", "--horizon", "2", "--flow-steps", "1", "--end-penalty", "2",
-          "--real-every", "1", "--real-episodes", "1", "--quiet"])
+          "--out", str(tmp_path / "ac.pt"), "--iterations", "2", "--num-envs", "2", "--horizon", "2",
+          "--flow-steps", "1", "--end-penalty", "2", "--real-every", "1", "--real-episodes", "1", "--quiet"])
     net, meta = load_actor_critic(tmp_path / "ac.pt")
     assert meta["config"]["iterations"] == 2 and meta["world_model"] == str(tiny_world_model)
     assert meta["config"]["end_penalty"] == 2.0 and meta["data"] == [str(data)] * 2

@@ -12,6 +12,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from tv2tv_world.agents.real_game_agent import Agent
 from tv2tv_world.atomic_file import atomic_path
+from tv2tv_world.optional_number import optional_number
 
 
 def play_episodes(agent: Agent, env: gym.Env, episodes: int, seed: int = 0, max_decisions: int | None = None,
@@ -69,14 +70,12 @@ def _audit_lines(report: dict) -> list[str]:
     if not audited:
         return []
 
-    def number(x):
-        return "-" if x is None else f"{x:.3f}"
-
     lines = ["## Plan audit: the same plans scored in imagination and in the real game", "",
              "| agent | plans | imagined vs real return (r) | regret | regret of a random plan | "
              "mean imagined return where real < 0 / = 0 / > 0 |", "| --- | --- | --- | --- | --- | --- |"]
     for name, a in audited.items():
-        outcomes = " / ".join(f"{number(o['mean_imagined'])} ({o['plans']})" for o in a["imagined_by_outcome"].values())
-        lines.append(f"| {name} | {a['plans']} | {number(a['return_correlation'])} | {a['regret']:.3f} | "
+        outcomes = " / ".join(f"{optional_number(o['mean_imagined'])} ({o['plans']})"
+                              for o in a["imagined_by_outcome"].values())
+        lines.append(f"| {name} | {a['plans']} | {optional_number(a['return_correlation'])} | {a['regret']:.3f} | "
                      f"{a['random_regret']:.3f} | {outcomes} |")
     return lines + [""]

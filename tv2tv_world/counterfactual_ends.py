@@ -23,6 +23,7 @@ from tv2tv_world.dataset.format import DatasetError, Manifest, read_episode
 from tv2tv_world.envs.decision_repeat import DecisionRepeat
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
 from tv2tv_world.envs.make import make_game
+from tv2tv_world.termination_refit import termination_head_inputs
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel
 from tv2tv_world.world_model_evaluation import roc_auc
 
@@ -54,10 +55,8 @@ def counterfactual_ends(loaded: LoadedWorldModel, folders: list[str | Path], lim
     n_actions = len(loaded.game["action_texts"])
     imagination = ImaginationVectorEnv(n_actions, loaded, observation="latent", termination_threshold=1.0, flow_steps=1,
                                        horizon=10**9, shared_noise=True)
-    captured = []
-    hook = loaded.model.termination_head.register_forward_hook(lambda m, inputs, out: captured.append(inputs[0]))
     states, ends, taken = [], [], []
-    try:
+    with termination_head_inputs(loaded) as captured:
         for folder in map(Path, folders):
             manifest = Manifest.load(folder)
             real, copy = _replayable_game(loaded, folder, manifest), _replayable_game(loaded, folder, manifest)
@@ -85,8 +84,6 @@ def counterfactual_ends(loaded: LoadedWorldModel, folders: list[str | Path], lim
                 count += min(len(episode.actions), limit - count)
                 if count >= limit:
                     break
-    finally:
-        hook.remove()
     stacked = torch.stack(states)
     head = torch.sigmoid(loaded.model.termination_head(stacked).squeeze(-1))
     return CounterfactualEnds(stacked, head, torch.tensor(ends), torch.tensor(taken))

@@ -10,6 +10,7 @@ import torch
 from tv2tv_world.action_probe import ActionProbe
 from tv2tv_world.atomic_file import atomic_path
 from tv2tv_world.line_plot import line_plot
+from tv2tv_world.optional_number import optional_number
 
 
 def report_paths(out: str | Path) -> dict[str, Path]:
@@ -59,5 +60,5 @@ def markdown_summary(report: dict) -> str:
                 "reward_accuracy", "reward_accuracy_real_chunks", "reward_auc", "reward_auc_real_chunks",
                 "termination_f1", "termination_auc", "termination_auc_real_chunks", "text_perplexity"):
         value = report.get(key)  # AUCs: None where the windows hold no event of that kind (older reports: absent)
-        rows.append(f"| {key} | {'-' if value is None else f'{value:.3f}'} |")
+        rows.append(f"| {key} | {optional_number(value)} |")
     return "\n".join(rows) + "\n"

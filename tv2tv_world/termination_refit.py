@@ -12,6 +12,8 @@ regression, and the checkpoint is written again with only the head changed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -38,6 +40,17 @@ class BOFStates:
     terminated: torch.Tensor  # (n,) bool
 
 
+@contextmanager
+def termination_head_inputs(loaded: LoadedWorldModel) -> Iterator[list[torch.Tensor]]:
+    """A list that collects the (..., d) states the termination head reads, one entry per call, while open."""
+    captured = []
+    hook = loaded.model.termination_head.register_forward_hook(lambda m, inputs, out: captured.append(inputs[0]))
+    try:
+        yield captured
+    finally:
+        hook.remove()
+
+
 @torch.no_grad()
 def bof_states(loaded: LoadedWorldModel, folders: list[str | Path], window: int = 4, limit: int = 1200,
                stride: int = 7, batch_size: int = 16, imagined: SamplerConfig | None = None,
@@ -62,10 +75,9 @@ def bof_states(loaded: LoadedWorldModel, folders: list[str | Path], window: int 
         raise DatasetError(f"{', '.join(map(str, folders))}: no window of {window} decisions holds an episode end; "
                            "record episodes that end (e.g. `tv2tv collect --policy random`)")
     chosen = (np.flatnonzero(terminal).tolist() + np.flatnonzero(~terminal)[::stride].tolist())[:limit]
-    captured, generator = [], torch.Generator().manual_seed(seed)
-    hook = loaded.model.termination_head.register_forward_hook(lambda m, inputs, out: captured.append(inputs[0]))
+    generator = torch.Generator().manual_seed(seed)
     states, labels = [], []
-    try:
+    with termination_head_inputs(loaded) as captured:
         for first in range(0, len(chosen), batch_size):
             batch = collate_windows([windows[i] for i in chosen[first : first + batch_size]])
             texts = [[step_text(a, i) for a, i in zip(acts, ints)] for acts, ints in zip(batch["action_texts"], batch["intents"])]
@@ -77,8 +89,6 @@ def bof_states(loaded: LoadedWorldModel, folders: list[str | Path], window: int 
                 _imagine_window(loaded, batch["latents"][:, 0], texts, imagined, generator)
                 states.append(torch.stack(captured, dim=1).flatten(0, 1))  # window steps of (b, d)
             labels.append(batch["terminated"].flatten())
-    finally:
-        hook.remove()
     states = torch.cat(states)
     head = torch.sigmoid(loaded.model.termination_head(states).squeeze(-1))
     return BOFStates(states, head, torch.cat(labels).bool())

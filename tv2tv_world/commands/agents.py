@@ -19,6 +19,7 @@ def _agent(args: argparse.Namespace) -> None:
     from tv2tv_world.agents.make_agent import AgentSettings, make_agent
     from tv2tv_world.agents.plan_audit import PlanAudit
     from tv2tv_world.envs.imagination import make_real_env
+    from tv2tv_world.optional_number import optional_number
     from tv2tv_world.world_model_checkpoint import load_world_model
 
     if args.audit and args.agent != "mpc":
@@ -47,7 +48,7 @@ def _agent(args: argparse.Namespace) -> None:
         if isinstance(getattr(agent, "returns", None), PlanAudit):
             result["plan_audit"] = audit = agent.returns.summary()
             r = audit["return_correlation"]
-            print(f"{'':12s} plan audit: imagined vs real return r = {'-' if r is None else f'{r:.3f}'}, regret "
+            print(f"{'':12s} plan audit: imagined vs real return r = {optional_number(r)}, regret "
                   f"{audit['regret']:.3f} (random plan {audit['random_regret']:.3f})", flush=True)
             for key in ("return_correlation", "regret", "random_regret"):
                 if audit[key] is not None:

@@ -73,6 +73,7 @@ def _refit_counterfactual(args: argparse.Namespace, loaded) -> None:
     import torch
 
     from tv2tv_world.counterfactual_ends import counterfactual_ends, end_ranking
+    from tv2tv_world.optional_number import optional_number
     from tv2tv_world.termination_refit import fit_logistic, write_with_termination_head
 
     fit = counterfactual_ends(loaded, args.data, limit=args.limit)
@@ -83,15 +84,11 @@ def _refit_counterfactual(args: argparse.Namespace, loaded) -> None:
     for name, folders, tried in scored:
         before = end_ranking(tried.head, tried.ends)
         after = end_ranking(torch.sigmoid(tried.states @ weight + bias), tried.ends)
-        changes = [f"{key} {_fmt(before[key])} -> {_fmt(after[key])}"
+        changes = [f"{key} {optional_number(before[key])} -> {optional_number(after[key])}"
                    for key in ("pair_auc", "within_state_auc", "safest_is_safe")]
         print(f"{name} {', '.join(folders)}: {len(tried.ends)} states x {tried.ends.shape[1]} actions, "
               f"{int(tried.ends.sum())} deadly; " + ", ".join(changes))
     print(f"wrote {write_with_termination_head(args.checkpoint, weight, bias, args.out)}")
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
 
 
 def _bundle(args: argparse.Namespace) -> None:
