@@ -61,11 +61,12 @@ def test_guidance_extrapolates_from_the_unconditional_velocity_in_one_call(model
     assert not torch.allclose(chunk(1.0, "go left")[0], conditional[0], atol=1e-3)
 
 
-@pytest.mark.parametrize("reward_token", ["bof", "eof"])
-def test_sampler_builds_the_stream_the_model_was_trained_on(reward_token):
-    """One Euler step from t = 0 equals noise + the training forward's velocity; the heads read the same token."""
+@pytest.mark.parametrize("reward_token, termination_token", [("bof", None), ("eof", None), ("bof", "bof_eof")])
+def test_sampler_builds_the_stream_the_model_was_trained_on(reward_token, termination_token):
+    """One Euler step from t = 0 equals noise + the training forward's velocity; the heads read the same tokens."""
     torch.manual_seed(0)
-    model = WorldModel(MOT, FlowConfig(text_dropout=0.0, reward_token=reward_token)).eval()
+    flow = FlowConfig(text_dropout=0.0, reward_token=reward_token, termination_token=termination_token)
+    model = WorldModel(MOT, flow).eval()
     texts = [["move up", "wait"], ["go to the red fruit. move left", "move down"]]
     generator = torch.Generator().manual_seed(3)
     latents = torch.randn(2, 3, 4, 4, 4, generator=generator)
@@ -86,13 +87,17 @@ def test_sampler_builds_the_stream_the_model_was_trained_on(reward_token):
     video, flow_time = model._gather(layout, clean, noisy, t)
     with torch.no_grad():
         _, velocity, hidden = tf(layout, video, flow_time, attention_mask(layout))
-        head_token = tok.bof if reward_token == "bof" else tok.eof
-        heads_in = hidden[(layout.kind == TEXT) & (layout.token == head_token)].reshape(2, 3, -1)
-        torch.testing.assert_close(first.reward, model.reward_head(heads_in[:, 1]).squeeze(-1), atol=1e-5, rtol=1e-4)
-        expected_termination = torch.sigmoid(model.termination_head(heads_in[:, 1]).squeeze(-1))
+        states = {name: hidden[(layout.kind == TEXT) & (layout.token == token)].reshape(2, 3, -1)
+                  for name, token in (("bof", tok.bof), ("eof", tok.eof))}
+        reward_in = states[reward_token][:, 1]
+        torch.testing.assert_close(first.reward, model.reward_head(reward_in).squeeze(-1), atol=1e-5, rtol=1e-4)
+        termination_in = torch.cat([states[name][:, 1] for name in (termination_token or reward_token).split("_")], -1)
+        assert termination_in.shape[-1] == model.termination_head.in_features
+        expected_termination = torch.sigmoid(model.termination_head(termination_in).squeeze(-1))
         torch.testing.assert_close(first.termination, expected_termination, atol=1e-5, rtol=1e-4)
         if reward_token == "bof":  # read before the chunk: the drawn chunk of step 2 cannot change it
-            torch.testing.assert_close(drawn.reward, model.reward_head(heads_in[:, 2]).squeeze(-1), atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(drawn.reward, model.reward_head(states["bof"][:, 2]).squeeze(-1), atol=1e-5,
+                                       rtol=1e-4)
     noisy2 = (layout.kind == NOISY) & (layout.chunk == 2)
     expected = noise + velocity[noisy2].reshape(2, tf.cfg.tokens_per_chunk, -1)
     torch.testing.assert_close(drawn.latents, tf.unpatchify(expected), atol=1e-4, rtol=1e-4)

@@ -95,6 +95,35 @@ def test_counterfactual_ends_try_every_action_and_agree_with_the_record(tiny_wor
               "--counterfactual", "--imagined"])
 
 
+def test_a_head_refit_to_read_bof_and_eof_is_written_and_loaded_as_such(tiny_world_model, encoded, tmp_path, capsys):
+    """The widened head starts as the old one (zero on EOF); the written checkpoint reads both; bad names are refused."""
+    from tv2tv_world.counterfactual_ends import counterfactual_ends
+    from tv2tv_world.termination_refit import read_termination_from
+
+    data = _episodes(encoded, tmp_path / "random", n_hazards=4)
+    loaded = load_world_model(tiny_world_model)
+    old = counterfactual_ends(loaded, [data], limit=20)
+    read_termination_from(loaded, "bof_eof")
+    widened = counterfactual_ends(loaded, [data], limit=20, flow_steps=2)
+    assert widened.states.shape[-1] == 2 * old.states.shape[-1]
+    torch.testing.assert_close(widened.states[..., : old.states.shape[-1]], old.states)  # BOF comes before the chunk
+    torch.testing.assert_close(widened.head, old.head)
+
+    out = tmp_path / "both.ckpt"
+    main(["refit-termination", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out", str(out),
+          "--counterfactual", "--limit", "40", "--head-reads", "bof_eof", "--flow-steps", "2"])
+    assert "within_state_auc" in capsys.readouterr().out
+    before, after = load_world_model(tiny_world_model).model, load_world_model(out).model
+    assert after.flow.termination_token == "bof_eof" and after.flow.termination_reads == ("bof", "eof")
+    assert after.termination_head.in_features == 2 * before.termination_head.in_features
+    assert all(torch.equal(value, before.state_dict()[name]) for name, value in after.state_dict().items()
+               if not name.startswith("termination_head"))
+    with pytest.raises(SystemExit):
+        main(["refit-termination", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out",
+              str(tmp_path / "bad.ckpt"), "--head-reads", "chunk"])
+    assert "the termination head reads one of" in capsys.readouterr().err and not (tmp_path / "bad.ckpt").exists()
+
+
 def test_end_ranking_reads_which_actions_a_head_puts_first():
     from tv2tv_world.counterfactual_ends import end_ranking
 

@@ -74,3 +74,26 @@ def test_bad_flow_config_is_named():
         FlowConfig(time_sampling="cosine")
     with pytest.raises(ValueError, match="vocab_size 100"):
         WorldModel(MoTConfig(vocab_size=100, dim=32, heads=2, latent_channels=4, latent_size=4))
+
+
+@pytest.mark.parametrize("reads, sees_own_chunk", [("bof", False), ("bof_eof", True)])
+def test_a_termination_head_that_reads_eof_too_sees_its_own_steps_chunk(reads, sees_own_chunk):
+    """Changing step 2's clean chunk moves step 2's end probability only when the head reads the EOF after it."""
+    model = WorldModel(MOT, FlowConfig(text_dropout=0.0, termination_token=reads)).eval()
+    assert model.termination_head.in_features == MOT.dim * len(reads.split("_"))
+    assert model.reward_head.in_features == MOT.dim
+    logits = []
+    model.termination_head.register_forward_hook(lambda module, inputs, out: logits.append(out.squeeze(-1)))
+    latents = torch.randn(2, 4, 4, 4, 4, generator=torch.Generator().manual_seed(0))
+    changed = latents.clone()
+    changed[:, 2] += 1.0  # chunk 0 is the anchor: this is step 2's chunk
+    with torch.no_grad():
+        for chunks in (latents, changed):
+            torch.manual_seed(1)  # the same flow times and noise for both
+            model.loss(chunks, TEXTS, torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.bool))
+    before, after = logits  # (2, 3): steps 1, 2, 3
+    torch.testing.assert_close(before[:, 0], after[:, 0])
+    assert (not torch.allclose(before[:, 1], after[:, 1], atol=1e-4)) == sees_own_chunk
+    assert not torch.allclose(before[:, 2], after[:, 2], atol=1e-4)
+    with pytest.raises(ValueError, match="termination_token must be one of"):
+        FlowConfig(termination_token="bos")

@@ -4,8 +4,9 @@ A recorded episode says only whether the action the player took ended the game. 
 more: which of the actions it could take would. Games that save and restore their state answer
 that exactly: replay each recorded episode from its seed, and at every decision try each action
 in a copy of the game. The model's answer is its termination head on the BOF state of a plan's
-first step, read from the real newest chunk and each action's text (what `mpc` reads); those
-states are what `tv2tv refit-termination --counterfactual` fits the head to. Measured on the
+first step, read from the real newest chunk and each action's text (what `mpc` reads), and,
+for a head that reads EOF too, the chunk imagined with the planner's flow steps and guidance;
+those states are what `tv2tv refit-termination --counterfactual` fits the head to. Measured on the
 random player's held-out Forage episodes (session 10): the head trained with the trunk ranks a
 deadly action above a safe one of the same state with AUC 0.67-0.68; refit on 1,500 such states
 0.72, on 5,700 0.74.
@@ -23,6 +24,7 @@ from tv2tv_world.dataset.format import DatasetError, Manifest, read_episode
 from tv2tv_world.envs.decision_repeat import DecisionRepeat
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
 from tv2tv_world.envs.make import make_game
+from tv2tv_world.sampler import SamplerConfig
 from tv2tv_world.termination_refit import termination_head_inputs
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel
 from tv2tv_world.world_model_evaluation import roc_auc
@@ -32,7 +34,7 @@ from tv2tv_world.world_model_evaluation import roc_auc
 class CounterfactualEnds:
     """n recorded states, each with every one of the game's a actions tried."""
 
-    states: torch.Tensor  # (n, a, d) the BOF hidden states the termination head reads, per action
+    states: torch.Tensor  # (n, a, d) the hidden states the termination head reads (BOF, EOF or both), per action
     head: torch.Tensor  # (n, a) the current termination head's probabilities
     ends: torch.Tensor  # (n, a) bool: the action ends the game in the real game
     taken: torch.Tensor  # (n,) the recorded action
@@ -48,12 +50,19 @@ def _replayable_game(loaded: LoadedWorldModel, folder: Path, manifest: Manifest)
 
 
 @torch.no_grad()
-def counterfactual_ends(loaded: LoadedWorldModel, folders: list[str | Path], limit: int = 1500) -> CounterfactualEnds:
-    """The first `limit` decisions of each folder's episodes (in order), every action tried at each."""
+def counterfactual_ends(loaded: LoadedWorldModel, folders: list[str | Path], limit: int = 1500, flow_steps: int = 4,
+                        guidance: float = SamplerConfig.guidance) -> CounterfactualEnds:
+    """The first `limit` decisions of each folder's episodes (in order), every action tried at each.
+
+    flow_steps, guidance: how each action's chunk is imagined, when the head reads its EOF
+    (`mpc`'s settings); a head that reads only BOF never sees the chunk, drawn then in one step.
+    """
     if loaded.game is None:
         raise ValueError(f"{loaded.path}: the checkpoint does not name its game, so its actions cannot be tried")
     n_actions = len(loaded.game["action_texts"])
-    imagination = ImaginationVectorEnv(n_actions, loaded, observation="latent", termination_threshold=1.0, flow_steps=1,
+    reads_chunk = "eof" in loaded.model.flow.termination_reads
+    imagination = ImaginationVectorEnv(n_actions, loaded, observation="latent", termination_threshold=1.0,
+                                       flow_steps=flow_steps if reads_chunk else 1, guidance=guidance,
                                        horizon=10**9, shared_noise=True)
     states, ends, taken = [], [], []
     with termination_head_inputs(loaded) as captured:

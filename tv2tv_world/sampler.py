@@ -9,7 +9,8 @@ One `step` of a batch of rollouts:
    guidance on the step's text (the unconditional pass hides the step's text and BOF, as
    text dropout did in training);
 3. the clean chunk and EOF join the context. Reward and termination come from the heads on
-   the step's BOF (the text read, the chunk not yet drawn; EOF for older checkpoints).
+   the step's BOF (the text read, the chunk not yet drawn), its EOF (older checkpoints), or
+   both (a termination head that also sees what the chunk shows).
 
 The context is a sliding window of the last `context_steps` steps (plus BOS), so a step
 costs the same at step 10 and at step 10,000. `use_cache=False` recomputes the whole
@@ -112,7 +113,7 @@ class Sampler:
         else:
             chunk = self.tf.patchify(latents.to(self.device))
         eof = self._commit_chunk(ctx, chunk, step, torch.tensor(active, device=self.device))
-        heads_in = bof if self.model.flow.reward_token == "bof" else eof
+        reward, termination = self.model.heads(bof, eof)
         ctx.steps = step
         ctx.keep_last_steps(self.config.context_steps, self.tf.cfg.dim // self.tf.cfg.heads, self.tf.cfg.rope_base,
                             (self.tok.bof, self.tok.eof))
@@ -120,8 +121,8 @@ class Sampler:
             latents=self.tf.unpatchify(chunk),
             texts=[t if t is not None else w for t, w in zip(texts, written)],
             wrote_text=torch.tensor([t is None for t in texts]),
-            reward=self.model.reward_head(heads_in).squeeze(-1).cpu(),
-            termination=torch.sigmoid(self.model.termination_head(heads_in).squeeze(-1)).cpu(),
+            reward=reward.cpu(),
+            termination=torch.sigmoid(termination).cpu(),
         )
 
     # ---- the three kinds of call ----------------------------------------------------------

@@ -7,7 +7,8 @@ chunks into a rollout, which is what a planner needs. The head reads each step's
 state (context and the step's text, before its chunk); here those states are collected from
 recorded episodes, teacher-forced or imagined from a window's first chunk through its
 recorded actions (what a planner reads), the head is fitted by L2-regularised logistic
-regression, and the checkpoint is written again with only the head changed.
+regression, and the checkpoint is written again with only the head changed. The refit head
+may read other states than the old one (`read_termination_from`: e.g. BOF and EOF).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from tv2tv_world.dataset.datamodule import EpisodeDataModule, collate_windows
 from tv2tv_world.dataset.format import DatasetError
 from tv2tv_world.dataset.latents import LATENTS_FILE, vae_fingerprint
 from tv2tv_world.sampler import Sampler, SamplerConfig
-from tv2tv_world.world_model import step_text
+from tv2tv_world.world_model import TERMINATION_READS, step_text
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel, resolve_checkpoint
 
 
@@ -49,6 +50,28 @@ def termination_head_inputs(loaded: LoadedWorldModel) -> Iterator[list[torch.Ten
         yield captured
     finally:
         hook.remove()
+
+
+@torch.no_grad()
+def read_termination_from(loaded: LoadedWorldModel, token: str) -> None:
+    """Give the loaded model a termination head that reads `token` ("bof", "eof" or "bof_eof"), in place.
+
+    The new head keeps the old weights of the states both read and is zero on the others, so
+    where the new reading includes the old one it gives the old probabilities until refit.
+    """
+    if token not in TERMINATION_READS:
+        raise ValueError(f"the termination head reads one of {TERMINATION_READS}, got {token!r}")
+    model, old = loaded.model, loaded.model.termination_head
+    old_reads, dim = model.flow.termination_reads, model.transformer.cfg.dim
+    model.flow = replace(model.flow, termination_token=token)
+    new = torch.nn.Linear(dim * len(model.flow.termination_reads), 1).to(old.weight.device)
+    new.weight.zero_()
+    new.bias.copy_(old.bias)
+    for i, name in enumerate(model.flow.termination_reads):
+        if name in old_reads:
+            j = old_reads.index(name)
+            new.weight[:, i * dim : (i + 1) * dim] = old.weight[:, j * dim : (j + 1) * dim]
+    model.termination_head = new
 
 
 @torch.no_grad()
@@ -126,13 +149,28 @@ def fit_logistic(states: torch.Tensor, labels: torch.Tensor, balanced: bool = Fa
 
 
 def write_with_termination_head(checkpoint: str | Path, weight: torch.Tensor, bias: torch.Tensor,
-                                out: str | Path) -> Path:
-    """Write `checkpoint` (a world model from `tv2tv fit`) again to `out` with the termination head (weight, bias)."""
+                                out: str | Path, termination_token: str | None = None) -> Path:
+    """Write `checkpoint` (a world model from `tv2tv fit`) again to `out` with the termination head (weight, bias).
+
+    `termination_token`: what the new head reads (`FlowConfig.termination_token`), when it is not
+    what the old one read; the optimizer state then no longer fits and is dropped (the checkpoint
+    initialises a new fit, `init_from`, but does not resume one).
+    """
     raw = load_checkpoint(resolve_checkpoint(checkpoint), kind="world_model")
     if "quantized_scales" in raw:
         raise CheckpointError(f"{checkpoint}: a bundled (quantized) model; refit the checkpoint it was bundled from")
     head = raw["state_dict"]["model.termination_head.weight"]
-    raw["state_dict"]["model.termination_head.weight"] = weight.reshape(head.shape).to(head.dtype)
+    if termination_token is not None:
+        for flow in (raw["tv2tv"]["flow_config"], raw.get("hyper_parameters", {}).get("flow")):
+            if flow is not None:
+                flow["termination_token"] = termination_token
+        if weight.numel() != head.numel():
+            raw.pop("optimizer_states", None)
+            raw.pop("lr_schedulers", None)
+    if termination_token is None and weight.numel() != head.numel():
+        raise ValueError(f"a head of {weight.numel()} weights does not fit {checkpoint}'s {tuple(head.shape)}; "
+                         "name what it reads (termination_token)")
+    raw["state_dict"]["model.termination_head.weight"] = weight.reshape(1, -1).to(head.dtype)
     raw["state_dict"]["model.termination_head.bias"] = bias.reshape(1).to(head.dtype)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,10 @@ step k's text but not yet its chunk: they judge what the action will bring *befo
 are drawn (as MuZero's reward from state and action), so a planner's scores do not hinge on how
 well an imagined chunk depicts a random event (a fruit reappearing somewhere). Checkpoints from
 before this choice read the EOF after the clean chunk (`FlowConfig.reward_token = "eof"`).
+The termination head may read differently (`FlowConfig.termination_token`): "bof_eof" reads
+BOF and the EOF after the chunk side by side, so it sees both the move and what the frames made
+of it; which of a state's actions ends the game is told apart far better so (session 10,
+held-out counterfactual states, linear heads: within-state AUC 0.74 from BOF, 0.83 from both).
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ def step_text(action_text: str, intent: str = "") -> str:
     return f"{intent}. {action_text}" if intent else action_text
 
 
+TERMINATION_READS = ("bof", "eof", "bof_eof")
+
+
 @dataclass
 class FlowConfig:
     """How training samples the flow time and weighs the losses."""
@@ -39,7 +46,9 @@ class FlowConfig:
     logit_std: float = 1.0
     flow_weight: float = 1.0
     reward_weight: float = 0.5
-    reward_token: str = "bof"  # the token whose hidden state the reward and termination heads read: "bof" or "eof"
+    reward_token: str = "bof"  # the token whose hidden state the reward head reads: "bof" or "eof"
+    # what the termination head reads: "bof", "eof", or "bof_eof" (both, concatenated); None: as the reward head
+    termination_token: str | None = None
     # how much a step that ends the episode weighs in the termination loss against one that does not: such steps
     # are rare (Forage: ~1 in 1,000 of the scripted player's) and the head barely learns them at 1
     termination_pos_weight: float = 1.0
@@ -51,6 +60,9 @@ class FlowConfig:
     def __post_init__(self):
         if self.reward_token not in ("bof", "eof"):
             raise ValueError(f"reward_token must be 'bof' or 'eof', got {self.reward_token!r}")
+        if self.termination_token not in (None, *TERMINATION_READS):
+            raise ValueError(f"termination_token must be one of {TERMINATION_READS} or None, "
+                             f"got {self.termination_token!r}")
         if self.time_sampling not in ("logit_normal", "uniform"):
             raise ValueError(f"time_sampling must be 'logit_normal' or 'uniform', got {self.time_sampling!r}")
         if not 0.0 <= self.text_dropout < 1.0:
@@ -59,6 +71,11 @@ class FlowConfig:
             raise ValueError(f"termination_steps must be 'all' or 'last', got {self.termination_steps!r}")
         if not self.termination_pos_weight > 0:
             raise ValueError(f"termination_pos_weight must be > 0, got {self.termination_pos_weight}")
+
+    @property
+    def termination_reads(self) -> tuple[str, ...]:
+        """The tokens whose hidden states the termination head reads, in the order they are concatenated."""
+        return tuple((self.termination_token or self.reward_token).split("_"))
 
 
 class WorldModel(nn.Module):
@@ -72,8 +89,15 @@ class WorldModel(nn.Module):
         self.flow = flow or FlowConfig()
         self.transformer = MoTTransformer(mot)
         self.reward_head = nn.Linear(mot.dim, 1)
-        self.termination_head = nn.Linear(mot.dim, 1)
+        self.termination_head = nn.Linear(mot.dim * len(self.flow.termination_reads), 1)
         nn.init.constant_(self.termination_head.bias, -4.0)  # episodes rarely end: start near p = 0.02
+
+    def heads(self, bof: torch.Tensor, eof: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden states (..., d) of steps' BOF and EOF -> reward (...) and termination logit (...)."""
+        states = {"bof": bof, "eof": eof}
+        reward = self.reward_head(states[self.flow.reward_token]).squeeze(-1)
+        termination_in = torch.cat([states[token] for token in self.flow.termination_reads], dim=-1)
+        return reward, self.termination_head(termination_in).squeeze(-1)
 
     def encode_steps(self, texts: list[list[str]]) -> list[list[list[int]]]:
         """(b, n) step texts -> token ids."""
@@ -113,11 +137,11 @@ class WorldModel(nn.Module):
         target_velocity, _ = self._gather(layout, clean - noise, clean - noise, t)
         flow_loss = F.mse_loss(velocity[is_noisy], target_velocity[is_noisy])
 
-        head_token = tok.bof if self.flow.reward_token == "bof" else tok.eof
-        heads_in = hidden[(layout.kind == TEXT) & (layout.token == head_token)]
-        heads_in = rearrange(heads_in, "(b k) d -> b k d", b=b)[:, 1:]  # (b, n, d): step 0 (the anchor) has no reward
-        reward_loss = F.mse_loss(self.reward_head(heads_in).squeeze(-1), rewards.float())
-        term_logits = self.termination_head(heads_in).squeeze(-1)  # (b, n)
+        # (b, n, d) each: step 0 (the anchor) has no reward
+        bof, eof = (rearrange(hidden[(layout.kind == TEXT) & (layout.token == token)], "(b k) d -> b k d", b=b)[:, 1:]
+                    for token in (tok.bof, tok.eof))
+        reward, term_logits = self.heads(bof, eof)  # (b, n) each
+        reward_loss = F.mse_loss(reward, rewards.float())
         if self.flow.termination_steps == "last":
             term_logits, terminated = term_logits[:, -1:], terminated[:, -1:]
         pos_weight = torch.tensor(self.flow.termination_pos_weight, device=latents.device)

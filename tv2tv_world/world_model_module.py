@@ -84,8 +84,8 @@ class WorldModelModule(L.LightningModule):
         try:
             self.model.load_state_dict(loaded.model.state_dict())
         except RuntimeError as err:
-            raise ValueError(f"init_from {init_from!r} does not fit this run's model sizes (mot): "
-                             f"{str(err).splitlines()[1].strip()}") from None
+            raise ValueError(f"init_from {init_from!r} does not fit this run's model (mot sizes, "
+                             f"flow.termination_token): {str(err).splitlines()[1].strip()}") from None
 
     def on_fit_start(self) -> None:
         datamodule = self.trainer.datamodule

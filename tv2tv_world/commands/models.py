@@ -45,12 +45,15 @@ def _refit_termination(args: argparse.Namespace) -> None:
     import torch
 
     from tv2tv_world.sampler import SamplerConfig
-    from tv2tv_world.termination_refit import bof_states, fit_logistic, write_with_termination_head
+    from tv2tv_world.termination_refit import (bof_states, fit_logistic, read_termination_from,
+                                               write_with_termination_head)
     from tv2tv_world.world_model_checkpoint import load_world_model
     from tv2tv_world.world_model_evaluation import roc_auc
 
     torch_threads(args.threads)
     loaded = load_world_model(args.checkpoint)
+    if args.head_reads is not None:
+        read_termination_from(loaded, args.head_reads)
     if args.counterfactual:
         if args.imagined:
             raise SystemExit("--counterfactual reads each action's first step from the real chunk; drop --imagined")
@@ -66,7 +69,7 @@ def _refit_termination(args: argparse.Namespace) -> None:
         refit = torch.sigmoid(steps.states @ weight + bias)
         print(f"{name} {', '.join(folders)}: {int(steps.terminated.sum())} ends in {len(steps.terminated)} steps; "
               f"termination AUC {roc_auc(steps.head, steps.terminated):.3f} -> {roc_auc(refit, steps.terminated):.3f}")
-    print(f"wrote {write_with_termination_head(args.checkpoint, weight, bias, args.out)}")
+    print(f"wrote {write_with_termination_head(args.checkpoint, weight, bias, args.out, args.head_reads)}")
 
 
 def _refit_counterfactual(args: argparse.Namespace, loaded) -> None:
@@ -76,11 +79,13 @@ def _refit_counterfactual(args: argparse.Namespace, loaded) -> None:
     from tv2tv_world.optional_number import optional_number
     from tv2tv_world.termination_refit import fit_logistic, write_with_termination_head
 
-    fit = counterfactual_ends(loaded, args.data, limit=args.limit)
+    tried = lambda folders: counterfactual_ends(loaded, folders, limit=args.limit, flow_steps=args.flow_steps,  # noqa: E731
+                                                guidance=args.guidance)
+    fit = tried(args.data)
     weight, bias = fit_logistic(fit.states.flatten(0, 1), fit.ends.flatten())
     scored = [("fit on", args.data, fit)]
     if args.heldout:
-        scored.append(("held out", args.heldout, counterfactual_ends(loaded, args.heldout, limit=args.limit)))
+        scored.append(("held out", args.heldout, tried(args.heldout)))
     for name, folders, tried in scored:
         before = end_ranking(tried.head, tried.ends)
         after = end_ranking(torch.sigmoid(tried.states @ weight + bias), tried.ends)
@@ -88,7 +93,7 @@ def _refit_counterfactual(args: argparse.Namespace, loaded) -> None:
                    for key in ("pair_auc", "within_state_auc", "safest_is_safe")]
         print(f"{name} {', '.join(folders)}: {len(tried.ends)} states x {tried.ends.shape[1]} actions, "
               f"{int(tried.ends.sum())} deadly; " + ", ".join(changes))
-    print(f"wrote {write_with_termination_head(args.checkpoint, weight, bias, args.out)}")
+    print(f"wrote {write_with_termination_head(args.checkpoint, weight, bias, args.out, args.head_reads)}")
 
 
 def _bundle(args: argparse.Namespace) -> None:
@@ -178,6 +183,10 @@ def add_commands(commands) -> None:
                        help="fit on every action at each recorded decision: replay the episodes in the real game, try "
                             "each action in a copy (games that save their state), and read each action's first step "
                             "from the real chunk, as a planner does; prints how well each head ranks deadly actions")
+    refit.add_argument("--head-reads", default=None, metavar="{bof,eof,bof_eof}",
+                       help="what the new head reads: each step's BOF (its text, before the chunk), the EOF after "
+                            "its chunk, or both side by side (bof_eof: the chunk imagined with --flow-steps and "
+                            "--guidance, as a planner's is); default: what the checkpoint's head reads")
     add_sampling(refit, flow_steps=4)
     add_threads(refit)
     refit.set_defaults(run=_refit_termination)
