@@ -93,7 +93,7 @@ def test_warm_start_copies_a_world_models_weights_and_refuses_what_cannot_fit(ti
     assert all(torch.equal(a, b) for a, b in zip(module.vae.state_dict().values(), trained.vae.state_dict().values()))
     assert not torch.equal(WorldModelModule(vae_checkpoint=str(tiny_world_model), mot=mot).model.state_dict()
                            ["transformer.video_in.0.weight"], theirs["transformer.video_in.0.weight"])
-    with pytest.raises(ValueError, match="does not fit this run's model sizes"):
+    with pytest.raises(ValueError, match=r"does not fit this run's model \(mot sizes"):
         WorldModelModule(vae_checkpoint=str(tiny_world_model), mot={**mot, "dim": 2 * mot["dim"]},
                          init_from=str(tiny_world_model))
     other_tokenizer = trained_vae / "version_0" / "checkpoints" / "last.ckpt"  # 4 steps: other weights
