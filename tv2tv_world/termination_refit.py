@@ -160,16 +160,17 @@ def write_with_termination_head(checkpoint: str | Path, weight: torch.Tensor, bi
     if "quantized_scales" in raw:
         raise CheckpointError(f"{checkpoint}: a bundled (quantized) model; refit the checkpoint it was bundled from")
     head = raw["state_dict"]["model.termination_head.weight"]
+    resized = weight.numel() != head.numel()
+    if resized and termination_token is None:
+        raise ValueError(f"a head of {weight.numel()} weights does not fit {checkpoint}'s {tuple(head.shape)}; "
+                         "name what it reads (termination_token)")
     if termination_token is not None:
         for flow in (raw["tv2tv"]["flow_config"], raw.get("hyper_parameters", {}).get("flow")):
             if flow is not None:
                 flow["termination_token"] = termination_token
-        if weight.numel() != head.numel():
-            raw.pop("optimizer_states", None)
-            raw.pop("lr_schedulers", None)
-    if termination_token is None and weight.numel() != head.numel():
-        raise ValueError(f"a head of {weight.numel()} weights does not fit {checkpoint}'s {tuple(head.shape)}; "
-                         "name what it reads (termination_token)")
+    if resized:
+        raw.pop("optimizer_states", None)
+        raw.pop("lr_schedulers", None)
     raw["state_dict"]["model.termination_head.weight"] = weight.reshape(1, -1).to(head.dtype)
     raw["state_dict"]["model.termination_head.bias"] = bias.reshape(1).to(head.dtype)
     out = Path(out)

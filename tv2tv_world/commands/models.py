@@ -79,13 +79,14 @@ def _refit_counterfactual(args: argparse.Namespace, loaded) -> None:
     from tv2tv_world.optional_number import optional_number
     from tv2tv_world.termination_refit import fit_logistic, write_with_termination_head
 
-    tried = lambda folders: counterfactual_ends(loaded, folders, limit=args.limit, flow_steps=args.flow_steps,  # noqa: E731
-                                                guidance=args.guidance)
-    fit = tried(args.data)
+    def try_every_action(folders):
+        return counterfactual_ends(loaded, folders, limit=args.limit, flow_steps=args.flow_steps, guidance=args.guidance)
+
+    fit = try_every_action(args.data)
     weight, bias = fit_logistic(fit.states.flatten(0, 1), fit.ends.flatten())
     scored = [("fit on", args.data, fit)]
     if args.heldout:
-        scored.append(("held out", args.heldout, tried(args.heldout)))
+        scored.append(("held out", args.heldout, try_every_action(args.heldout)))
     for name, folders, tried in scored:
         before = end_ranking(tried.head, tried.ends)
         after = end_ranking(torch.sigmoid(tried.states @ weight + bias), tried.ends)
@@ -161,7 +162,8 @@ def add_commands(commands) -> None:
 
     refit = commands.add_parser(
         "refit-termination", help="refit the termination head on the frozen world model (logistic regression)",
-        description="Collect the BOF states the heads read, teacher-forced (or, with --imagined, imagined) on "
+        description="Collect the states the termination head reads (each step's BOF, or what --head-reads names), "
+                    "teacher-forced (or, with --imagined, imagined) on "
                     "recorded episodes that end (every window of WINDOW decisions with an end and every 7th other), "
                     "fit the termination head to them by logistic regression, and write the checkpoint with that "
                     "head to OUT; prints the ROC AUC of the old and the refit head.",
