@@ -96,7 +96,7 @@ def test_counterfactual_ends_try_every_action_and_agree_with_the_record(tiny_wor
 
 
 def test_a_head_refit_to_read_bof_and_eof_is_written_and_loaded_as_such(tiny_world_model, encoded, tmp_path, capsys):
-    """The widened head starts as the old one (zero on EOF); the written checkpoint reads both; bad names are refused."""
+    """Widened, the head starts as the old one (zero on EOF); the written checkpoint reads both; bad names refused."""
     from tv2tv_world.counterfactual_ends import counterfactual_ends
     from tv2tv_world.termination_refit import read_termination_from
 

@@ -80,7 +80,8 @@ def _refit_counterfactual(args: argparse.Namespace, loaded) -> None:
     from tv2tv_world.termination_refit import fit_logistic, write_with_termination_head
 
     def try_every_action(folders):
-        return counterfactual_ends(loaded, folders, limit=args.limit, flow_steps=args.flow_steps, guidance=args.guidance)
+        return counterfactual_ends(loaded, folders, limit=args.limit, flow_steps=args.flow_steps,
+                                   guidance=args.guidance)
 
     fit = try_every_action(args.data)
     weight, bias = fit_logistic(fit.states.flatten(0, 1), fit.ends.flatten())
