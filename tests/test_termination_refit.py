@@ -90,9 +90,14 @@ def test_counterfactual_ends_try_every_action_and_agree_with_the_record(tiny_wor
           "--counterfactual", "--limit", "60"])
     printed = capsys.readouterr().out
     assert "within_state_auc" in printed and out.is_file()
-    with pytest.raises(SystemExit, match="drop --imagined"):
-        main(["refit-termination", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out", str(out),
-              "--counterfactual", "--imagined"])
+    both = tmp_path / "both.ckpt"  # every action's first step and the imagined windows, one head fitted to both
+    main(["refit-termination", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out", str(both),
+          "--counterfactual", "--imagined", "--limit", "30", "--flow-steps", "1", "--window", "3"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[:2]] == [f"fit on {data}"] * 2
+    assert "within_state_auc" in lines[0] and "termination AUC" in lines[1] and both.is_file()
+    assert not torch.equal(load_world_model(both).model.termination_head.weight,
+                           load_world_model(out).model.termination_head.weight)
 
 
 def test_a_head_refit_to_read_bof_and_eof_is_written_and_loaded_as_such(tiny_world_model, encoded, tmp_path, capsys):

@@ -44,58 +44,65 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _refit_termination(args: argparse.Namespace) -> None:
     import torch
 
+    from tv2tv_world.counterfactual_ends import counterfactual_ends
     from tv2tv_world.sampler import SamplerConfig
     from tv2tv_world.termination_refit import (bof_states, fit_logistic, read_termination_from,
                                                write_with_termination_head)
     from tv2tv_world.world_model_checkpoint import load_world_model
-    from tv2tv_world.world_model_evaluation import roc_auc
 
     torch_threads(args.threads)
     loaded = load_world_model(args.checkpoint)
     if args.head_reads is not None:
         read_termination_from(loaded, args.head_reads)
-    if args.counterfactual:
-        if args.imagined:
-            raise SystemExit("--counterfactual reads each action's first step from the real chunk; drop --imagined")
-        return _refit_counterfactual(args, loaded)
     imagined = SamplerConfig(flow_steps=args.flow_steps, guidance=args.guidance) if args.imagined else None
-    fit = bof_states(loaded, args.data, window=args.window, limit=args.limit, imagined=imagined)
-    weight, bias = fit_logistic(fit.states, fit.terminated)
-    scored = [("fit on", args.data, fit)]
-    if args.heldout:
-        heldout = bof_states(loaded, args.heldout, window=args.window, limit=args.limit, imagined=imagined)
-        scored.append(("held out", args.heldout, heldout))
-    for name, folders, steps in scored:
-        refit = torch.sigmoid(steps.states @ weight + bias)
-        print(f"{name} {', '.join(folders)}: {int(steps.terminated.sum())} ends in {len(steps.terminated)} steps; "
-              f"termination AUC {roc_auc(steps.head, steps.terminated):.3f} -> {roc_auc(refit, steps.terminated):.3f}")
-    print(f"wrote {write_with_termination_head(args.checkpoint, weight, bias, args.out, args.head_reads)}")
 
-
-def _refit_counterfactual(args: argparse.Namespace, loaded) -> None:
-    import torch
-
-    from tv2tv_world.counterfactual_ends import counterfactual_ends, end_ranking
-    from tv2tv_world.optional_number import optional_number
-    from tv2tv_world.termination_refit import fit_logistic, write_with_termination_head
-
-    def try_every_action(folders):
+    def every_action(folders):
         return counterfactual_ends(loaded, folders, limit=args.limit, flow_steps=args.flow_steps,
                                    guidance=args.guidance)
 
-    fit = try_every_action(args.data)
-    weight, bias = fit_logistic(fit.states.flatten(0, 1), fit.ends.flatten())
-    scored = [("fit on", args.data, fit)]
-    if args.heldout:
-        scored.append(("held out", args.heldout, try_every_action(args.heldout)))
-    for name, folders, tried in scored:
-        before = end_ranking(tried.head, tried.ends)
-        after = end_ranking(torch.sigmoid(tried.states @ weight + bias), tried.ends)
+    def recorded_windows(folders):
+        return bof_states(loaded, folders, window=args.window, limit=args.limit, imagined=imagined)
+
+    collectors = []  # --counterfactual: every action's first step; --imagined as well: and the imagined windows
+    if args.counterfactual:
+        collectors.append(every_action)
+    if args.imagined or not args.counterfactual:
+        collectors.append(recorded_windows)
+    fitted = [("fit on", args.data, collect(args.data)) for collect in collectors]
+    states, labels = zip(*(_labelled(found) for _, _, found in fitted))
+    weight, bias = fit_logistic(torch.cat(states), torch.cat(labels))
+    heldout = [("held out", args.heldout, collect(args.heldout)) for collect in collectors] if args.heldout else []
+    for name, folders, found in fitted + heldout:
+        print(f"{name} {', '.join(folders)}: {_refit_change(found, weight, bias)}")
+    print(f"wrote {write_with_termination_head(args.checkpoint, weight, bias, args.out, args.head_reads)}")
+
+
+def _labelled(found):
+    """The states (n, d) and end labels (n,) of counterfactual ends or of recorded windows."""
+    from tv2tv_world.counterfactual_ends import CounterfactualEnds
+
+    if isinstance(found, CounterfactualEnds):
+        return found.states.flatten(0, 1), found.ends.flatten()
+    return found.states, found.terminated
+
+
+def _refit_change(found, weight, bias) -> str:
+    """How the old and the refit head (weight, bias) judge counterfactual ends or recorded windows."""
+    import torch
+
+    from tv2tv_world.counterfactual_ends import CounterfactualEnds, end_ranking
+    from tv2tv_world.optional_number import optional_number
+    from tv2tv_world.world_model_evaluation import roc_auc
+
+    refit = torch.sigmoid(found.states @ weight + bias)
+    if isinstance(found, CounterfactualEnds):
+        before, after = end_ranking(found.head, found.ends), end_ranking(refit, found.ends)
         changes = [f"{key} {optional_number(before[key])} -> {optional_number(after[key])}"
                    for key in ("pair_auc", "within_state_auc", "safest_is_safe")]
-        print(f"{name} {', '.join(folders)}: {len(tried.ends)} states x {tried.ends.shape[1]} actions, "
-              f"{int(tried.ends.sum())} deadly; " + ", ".join(changes))
-    print(f"wrote {write_with_termination_head(args.checkpoint, weight, bias, args.out, args.head_reads)}")
+        return (f"{len(found.ends)} states x {found.ends.shape[1]} actions, {int(found.ends.sum())} deadly; "
+                + ", ".join(changes))
+    return (f"{int(found.terminated.sum())} ends in {len(found.terminated)} steps; termination AUC "
+            f"{roc_auc(found.head, found.terminated):.3f} -> {roc_auc(refit, found.terminated):.3f}")
 
 
 def _bundle(args: argparse.Namespace) -> None:
@@ -185,7 +192,8 @@ def add_commands(commands) -> None:
     refit.add_argument("--counterfactual", action="store_true",
                        help="fit on every action at each recorded decision: replay the episodes in the real game, try "
                             "each action in a copy (games that save their state), and read each action's first step "
-                            "from the real chunk, as a planner does; prints how well each head ranks deadly actions")
+                            "from the real chunk, as a planner does; prints how well each head ranks deadly actions. "
+                            "With --imagined too, the head is fitted on both sets")
     refit.add_argument("--head-reads", default=None, metavar="{bof,eof,bof_eof}",
                        help="what the new head reads: each step's BOF (its text, before the chunk), the EOF after "
                             "its chunk, or both side by side (bof_eof: the chunk imagined with --flow-steps and "
