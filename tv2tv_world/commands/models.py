@@ -185,7 +185,8 @@ def add_commands(commands) -> None:
     refit.add_argument("--window", type=int, default=4,
                        help="decisions per window: the rollout positions fitted (default: 4)")
     refit.add_argument("--limit", type=int, default=1200,
-                       help="at most this many windows (with --counterfactual: decisions) per set (default: 1200)")
+                       help="at most this many windows per set; with --counterfactual, this many decisions per folder "
+                            "(default: 1200)")
     refit.add_argument("--imagined", action="store_true",
                        help="fit on the states of imagined windows (from each window's first chunk, through its "
                             "recorded actions: what a planner's head reads) instead of teacher-forced ones")
