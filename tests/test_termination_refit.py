@@ -123,6 +123,11 @@ def test_a_head_refit_to_read_bof_and_eof_is_written_and_loaded_as_such(tiny_wor
     assert after.termination_head.in_features == 2 * before.termination_head.in_features
     assert all(torch.equal(value, before.state_dict()[name]) for name, value in after.state_dict().items()
                if not name.startswith("termination_head"))
+    forced = tmp_path / "forced.ckpt"  # teacher-forced windows: the head reads BOF and the EOF after the real chunk
+    main(["refit-termination", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out", str(forced),
+          "--head-reads", "bof_eof", "--window", "3"])
+    assert "termination AUC" in capsys.readouterr().out
+    assert load_world_model(forced).model.termination_head.in_features == after.termination_head.in_features
     with pytest.raises(SystemExit):
         main(["refit-termination", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out",
               str(tmp_path / "bad.ckpt"), "--head-reads", "chunk"])
