@@ -131,7 +131,7 @@ def test_a_head_refit_to_read_bof_and_eof_is_written_and_loaded_as_such(tiny_wor
     with pytest.raises(SystemExit):
         main(["refit-termination", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out",
               str(tmp_path / "bad.ckpt"), "--head-reads", "chunk"])
-    assert "the termination head reads one of" in capsys.readouterr().err and not (tmp_path / "bad.ckpt").exists()
+    assert "termination_token must be one of" in capsys.readouterr().err and not (tmp_path / "bad.ckpt").exists()
 
 
 def test_end_ranking_reads_which_actions_a_head_puts_first():
