@@ -143,3 +143,21 @@ def test_end_ranking_reads_which_actions_a_head_puts_first():
     assert right["within_state_auc"] == 1.0 and right["safest_is_safe"] == 1.0 and right["mixed_states"] == 2
     assert wrong["within_state_auc"] == 0.25 and wrong["safest_is_safe"] == 0.5  # (0 + 1/2) / 2; one of two
     assert end_ranking(torch.rand(2, 3), torch.zeros(2, 3, dtype=torch.bool))["within_state_auc"] is None
+
+
+def test_both_kinds_of_collected_states_give_labels_and_compare_a_refit_head():
+    from tv2tv_world.counterfactual_ends import CounterfactualEnds
+    from tv2tv_world.termination_refit import BOFStates
+
+    weight, bias = torch.tensor([0.0, 5.0]), torch.tensor(-2.0)  # the refit head: ends where the 2nd feature is on
+    steps = BOFStates(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), head=torch.tensor([0.9, 0.1, 0.5]),
+                      terminated=torch.tensor([False, True, False]))
+    assert steps.labelled()[1] is steps.terminated
+    assert steps.compare(weight, bias) == "1 ends in 3 steps; termination AUC 0.000 -> 0.750"  # refit ties a safe step
+    one_hot = torch.eye(2)
+    tried = CounterfactualEnds(states=torch.stack([one_hot, one_hot.flip(0)]), head=torch.tensor([[0.9, 0.1]] * 2),
+                               ends=torch.tensor([[False, True], [True, False]]), taken=torch.tensor([0, 1]))
+    states, labels = tried.labelled()
+    assert states.shape == (4, 2) and labels.tolist() == [False, True, True, False]
+    assert tried.compare(weight, bias) == ("2 states x 2 actions, 2 deadly; pair_auc 0.500 -> 1.000, "
+                                           "within_state_auc 0.500 -> 1.000, safest_is_safe 0.500 -> 1.000")

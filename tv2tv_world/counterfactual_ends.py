@@ -24,6 +24,7 @@ from tv2tv_world.dataset.format import DatasetError, Manifest, read_episode
 from tv2tv_world.envs.decision_repeat import DecisionRepeat
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
 from tv2tv_world.envs.make import make_game
+from tv2tv_world.optional_number import optional_number
 from tv2tv_world.sampler import SamplerConfig
 from tv2tv_world.termination_refit import termination_head_inputs
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel
@@ -38,6 +39,19 @@ class CounterfactualEnds:
     head: torch.Tensor  # (n, a) the current termination head's probabilities
     ends: torch.Tensor  # (n, a) bool: the action ends the game in the real game
     taken: torch.Tensor  # (n,) the recorded action
+
+    def labelled(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every (state, action) pair's state (n a, d) and end label (n a,), to fit a head on."""
+        return self.states.flatten(0, 1), self.ends.flatten()
+
+    def compare(self, weight: torch.Tensor, bias: torch.Tensor) -> str:
+        """How the current head and a refit one (weight (d,), bias ()) tell deadly actions from safe ones."""
+        refit = torch.sigmoid(self.states @ weight + bias)
+        before, after = end_ranking(self.head, self.ends), end_ranking(refit, self.ends)
+        changes = [f"{key} {optional_number(before[key])} -> {optional_number(after[key])}"
+                   for key in ("pair_auc", "within_state_auc", "safest_is_safe")]
+        tried = f"{len(self.ends)} states x {self.ends.shape[1]} actions, {int(self.ends.sum())} deadly"
+        return f"{tried}; " + ", ".join(changes)
 
 
 def _replayable_game(loaded: LoadedWorldModel, folder: Path, manifest: Manifest):

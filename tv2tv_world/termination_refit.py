@@ -30,6 +30,7 @@ from tv2tv_world.dataset.latents import LATENTS_FILE, vae_fingerprint
 from tv2tv_world.sampler import Sampler, SamplerConfig
 from tv2tv_world.world_model import step_text
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel, resolve_checkpoint
+from tv2tv_world.world_model_evaluation import roc_auc
 
 
 @dataclass
@@ -39,6 +40,16 @@ class BOFStates:
     states: torch.Tensor  # (n, d) the BOF hidden states the heads read
     head: torch.Tensor  # (n,) the current termination head's probabilities
     terminated: torch.Tensor  # (n,) bool
+
+    def labelled(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The states (n, d) and their end labels (n,), to fit a head on."""
+        return self.states, self.terminated
+
+    def compare(self, weight: torch.Tensor, bias: torch.Tensor) -> str:
+        """How the current head and a refit one (weight (d,), bias ()) rank these steps' ends."""
+        refit = torch.sigmoid(self.states @ weight + bias)
+        return (f"{int(self.terminated.sum())} ends in {len(self.terminated)} steps; termination AUC "
+                f"{roc_auc(self.head, self.terminated):.3f} -> {roc_auc(refit, self.terminated):.3f}")
 
 
 @contextmanager
@@ -101,7 +112,8 @@ def bof_states(loaded: LoadedWorldModel, folders: list[str | Path], window: int 
     with termination_head_inputs(loaded) as captured:
         for first in range(0, len(chosen), batch_size):
             batch = collate_windows([windows[i] for i in chosen[first : first + batch_size]])
-            texts = [[step_text(a, i) for a, i in zip(acts, ints)] for acts, ints in zip(batch["action_texts"], batch["intents"])]
+            texts = [[step_text(a, i) for a, i in zip(acts, ints)]
+                     for acts, ints in zip(batch["action_texts"], batch["intents"])]
             captured.clear()
             if imagined is None:
                 loaded.model.loss(batch["latents"], texts, batch["rewards"], batch["terminated"])

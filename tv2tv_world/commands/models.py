@@ -69,40 +69,12 @@ def _refit_termination(args: argparse.Namespace) -> None:
     if args.imagined or not args.counterfactual:
         collectors.append(recorded_windows)
     fitted = [("fit on", args.data, collect(args.data)) for collect in collectors]
-    states, labels = zip(*(_labelled(found) for _, _, found in fitted))
+    states, labels = zip(*(found.labelled() for _, _, found in fitted))
     weight, bias = fit_logistic(torch.cat(states), torch.cat(labels))
     heldout = [("held out", args.heldout, collect(args.heldout)) for collect in collectors] if args.heldout else []
     for name, folders, found in fitted + heldout:
-        print(f"{name} {', '.join(folders)}: {_refit_change(found, weight, bias)}")
+        print(f"{name} {', '.join(folders)}: {found.compare(weight, bias)}")
     print(f"wrote {write_with_termination_head(args.checkpoint, weight, bias, args.out, args.head_reads)}")
-
-
-def _labelled(found):
-    """The states (n, d) and end labels (n,) of counterfactual ends or of recorded windows."""
-    from tv2tv_world.counterfactual_ends import CounterfactualEnds
-
-    if isinstance(found, CounterfactualEnds):
-        return found.states.flatten(0, 1), found.ends.flatten()
-    return found.states, found.terminated
-
-
-def _refit_change(found, weight, bias) -> str:
-    """How the old and the refit head (weight, bias) judge counterfactual ends or recorded windows."""
-    import torch
-
-    from tv2tv_world.counterfactual_ends import CounterfactualEnds, end_ranking
-    from tv2tv_world.optional_number import optional_number
-    from tv2tv_world.world_model_evaluation import roc_auc
-
-    refit = torch.sigmoid(found.states @ weight + bias)
-    if isinstance(found, CounterfactualEnds):
-        before, after = end_ranking(found.head, found.ends), end_ranking(refit, found.ends)
-        changes = [f"{key} {optional_number(before[key])} -> {optional_number(after[key])}"
-                   for key in ("pair_auc", "within_state_auc", "safest_is_safe")]
-        return (f"{len(found.ends)} states x {found.ends.shape[1]} actions, {int(found.ends.sum())} deadly; "
-                + ", ".join(changes))
-    return (f"{int(found.terminated.sum())} ends in {len(found.terminated)} steps; termination AUC "
-            f"{roc_auc(found.head, found.terminated):.3f} -> {roc_auc(refit, found.terminated):.3f}")
 
 
 def _bundle(args: argparse.Namespace) -> None:
