@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tv2tv_world.dataset.branches import replayable_game
 from tv2tv_world.dataset.format import DatasetError, Manifest, read_episode
-from tv2tv_world.envs.decision_repeat import DecisionRepeat
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
-from tv2tv_world.envs.make import make_game
 from tv2tv_world.optional_number import optional_number
 from tv2tv_world.sampler import SamplerConfig
 from tv2tv_world.termination_refit import termination_head_inputs
@@ -57,10 +56,7 @@ class CounterfactualEnds:
 def _replayable_game(loaded: LoadedWorldModel, folder: Path, manifest: Manifest):
     if loaded.game["env_id"] != manifest.env_id:
         raise DatasetError(f"{folder} holds {manifest.env_id} episodes; the model plays {loaded.game['env_id']}")
-    env = DecisionRepeat(make_game(manifest.env_id, **manifest.env_kwargs), manifest.action_repeat)
-    if not hasattr(env.unwrapped, "get_state"):
-        raise TypeError(f"{manifest.env_id} cannot save its state (get_state/set_state): its actions cannot be tried")
-    return env
+    return replayable_game(folder, manifest)
 
 
 @torch.no_grad()

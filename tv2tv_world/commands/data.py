@@ -1,4 +1,4 @@
-"""`tv2tv games`, `collect`, `data check` and `encode`: the real games and their datasets."""
+"""`tv2tv games`, `collect`, `branch`, `data check` and `encode`: the real games and their datasets."""
 
 from __future__ import annotations
 
@@ -37,6 +37,15 @@ def _collect(args: argparse.Namespace) -> None:
     print(f"{len(manifest.episodes)} episodes, {frames} frames in {args.out}")
 
 
+def _branch(args: argparse.Namespace) -> None:
+    from tv2tv_world.dataset.branches import branch_dataset
+
+    manifest = branch_dataset(args.data, args.out, args.window, episodes=args.episodes, workers=args.workers,
+                              progress=not args.quiet)
+    ends = sum(e["terminated"] for e in manifest.episodes)
+    print(f"{len(manifest.episodes)} branches ({ends} end the game) of {args.data} in {args.out}")
+
+
 def _data_check(args: argparse.Namespace) -> None:
     from tv2tv_world.dataset.check import check_dataset
 
@@ -50,7 +59,8 @@ def _encode(args: argparse.Namespace) -> None:
     from tv2tv_world.world_model_checkpoint import load_tokenizer
 
     vae = load_tokenizer(args.checkpoint).to(args.device)
-    out = encode_dataset(vae, args.data, args.out, progress=not args.quiet)
+    out = encode_dataset(vae, args.data, args.out, progress=not args.quiet, workers=args.workers,
+                         batch_chunks=args.batch_chunks)
     print(f"latents written to {out}")
 
 
@@ -78,6 +88,22 @@ def add_commands(commands) -> None:
     collect.add_argument("--quiet", action="store_true", help="no progress bar")
     collect.set_defaults(run=_collect)
 
+    branch = commands.add_parser(
+        "branch", help="play every action the recorded player did not take, in a copy of the real game",
+        description="From each decision of DATA's recorded episodes, play every other action in a copy of the game "
+                    "(it must save and restore its state) and write each as an episode of WINDOW decisions: the "
+                    "WINDOW - 1 recorded ones before it, then the branch (terminated where it ends the game). "
+                    "A world model trained with them learns which move ends the game, not only where games end.",
+    )
+    branch.add_argument("--data", required=True, help="dataset folder from tv2tv collect")
+    branch.add_argument("--out", required=True, help="new dataset folder for the branches")
+    branch.add_argument("--window", type=int, default=8,
+                        help="decisions per branch episode: the training window of the model (default: 8)")
+    branch.add_argument("--episodes", type=int, default=None, help="branch only the first N recorded episodes")
+    branch.add_argument("--workers", type=int, default=1, help="parallel processes (default: 1)")
+    branch.add_argument("--quiet", action="store_true", help="no progress bar")
+    branch.set_defaults(run=_branch)
+
     encode = commands.add_parser(
         "encode", help="encode a dataset once with a trained tokenizer (world models train on the latents)",
         description="Write DATA/latents.npz: every episode's chunks as latents of the given video tokenizer.",
@@ -88,6 +114,10 @@ def add_commands(commands) -> None:
     encode.add_argument("--out", default=None, help="output file (default: DATA/latents.npz)")
     encode.add_argument("--quiet", action="store_true", help="no progress bar")
     encode.add_argument("--device", default="cpu", help="torch device to encode on (e.g. cuda)")
+    encode.add_argument("--workers", type=int, default=0,
+                        help="processes reading episodes beside the encoder (default: 0, read in the main one)")
+    encode.add_argument("--batch-chunks", type=int, default=64,
+                        help="chunks encoded at once, across episodes (default: 64; more on a GPU)")
     encode.set_defaults(run=_encode)
 
     data = commands.add_parser("data", help="inspect datasets", description="Inspect datasets.")
