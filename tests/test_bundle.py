@@ -32,13 +32,13 @@ def test_a_bundle_is_the_same_model_in_a_smaller_file(tiny_world_model, tmp_path
         assert b.dtype == a.dtype and torch.allclose(a, b, atol=a.abs().max().item() / 100 + 1e-3), name
 
 
-@pytest.mark.skipif("forage" not in bundled_names(), reason="no bundled forage model in this checkout")
-def test_bundled_forage_loads_by_name_and_reproduces_its_recorded_evaluation(tmp_path):
-    loaded = load_world_model("forage")
+@pytest.mark.parametrize("name", bundled_names())
+def test_each_bundled_model_loads_by_name_and_reproduces_its_recorded_evaluation(name, tmp_path):
+    loaded = load_world_model(name)
     assert loaded.game["env_id"] == "tv2tv_world/Forage-v0" and loaded.text_mode == "per_step"
-    assert (BUNDLED_DIR / "forage.pt").stat().st_size <= 20 * 2**20
-    recorded = json.loads((BUNDLED_DIR / "forage.json").read_text())["check"]
-    fresh = check_evaluation("forage", tmp_path / "heldout")
+    assert (BUNDLED_DIR / f"{name}.pt").stat().st_size <= 20 * 2**20
+    recorded = json.loads((BUNDLED_DIR / f"{name}.json").read_text())["check"]
+    fresh = check_evaluation(name, tmp_path / "heldout")
     for h, value in recorded["psnr_by_horizon"].items():
         assert fresh["psnr_by_horizon"][h] == pytest.approx(value, abs=0.3)
     for key in ("control_accuracy", "counterfactual_control_accuracy", "reward_accuracy"):
