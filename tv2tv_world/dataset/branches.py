@@ -26,8 +26,16 @@ import numpy as np
 from tqdm import tqdm
 
 from tv2tv_world.dataset.collect import shard_entry, single_threaded_children
-from tv2tv_world.dataset.format import MANIFEST, SHARD_GLOB, DatasetError, Episode, Manifest, read_episode, shard_name
-from tv2tv_world.dataset.format import write_episode
+from tv2tv_world.dataset.format import (
+    MANIFEST,
+    SHARD_GLOB,
+    DatasetError,
+    Episode,
+    Manifest,
+    read_episode,
+    shard_name,
+    write_episode,
+)
 from tv2tv_world.envs.decision_repeat import DecisionRepeat
 from tv2tv_world.envs.make import make_game
 
