@@ -17,7 +17,6 @@ them give no branch.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
-from tv2tv_world.dataset.collect import shard_entry, single_threaded_children
+from tv2tv_world.dataset.collect import shard_entry
 from tv2tv_world.dataset.format import (
     MANIFEST,
     SHARD_GLOB,
@@ -36,6 +35,7 @@ from tv2tv_world.dataset.format import (
     shard_name,
     write_episode,
 )
+from tv2tv_world.dataset.worker_pool import worker_results
 from tv2tv_world.envs.decision_repeat import DecisionRepeat
 from tv2tv_world.envs.make import make_game
 
@@ -137,21 +137,12 @@ def branch_dataset(data_dir: str | Path, out: str | Path, window: int, episodes:
     jobs = [(e, int(first)) for e, first, n in zip(recorded, np.cumsum([0, *per_episode]), per_episode) if n]
     init_args = (str(source_dir), str(out), window)
     bar = tqdm(total=manifest.episodes_requested, desc=f"branch {source_dir}", unit="ep", disable=not progress)
-    pool = None
     try:
-        if workers == 1:
-            _start_worker(*init_args)
-            results = map(_branch_shards, jobs)
-        else:
-            with single_threaded_children():
-                pool = mp.get_context("spawn").Pool(workers, _start_worker, init_args)
-            results = pool.imap_unordered(_branch_shards, jobs)
-        for entries in results:
-            manifest.episodes.extend(entries)
-            bar.update(len(entries))
+        with worker_results(_branch_shards, jobs, workers, _start_worker, init_args) as results:
+            for entries in results:
+                manifest.episodes.extend(entries)
+                bar.update(len(entries))
     finally:
-        if pool is not None:
-            pool.terminate()
         _worker.clear()
         bar.close()
     manifest.episodes.sort(key=lambda e: e["index"])

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing as mp
-import os
 import signal
 import time
 from pathlib import Path
@@ -25,6 +22,7 @@ from tv2tv_world.dataset.format import (
     shard_name,
     write_episode,
 )
+from tv2tv_world.dataset.worker_pool import worker_results
 from tv2tv_world.envs.make import make_game
 
 
@@ -70,11 +68,6 @@ _worker: dict = {}
 def _start_worker(env_id: str, env_kwargs: dict, policy: str, out: str, seed: int, action_repeat: int) -> None:
     env = make_game(env_id, **env_kwargs)
     _worker.update(env=env, policy=make_policy(policy, env), out=Path(out), seed=seed, repeat=action_repeat)
-
-
-def _start_pool_worker(*args) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and cleans up
-    _start_worker(*args)
 
 
 def _record_shard(index: int) -> dict:
@@ -148,57 +141,26 @@ def collect(
     bar = tqdm(total=episodes, initial=episodes - len(todo), desc=f"collect {env_id}", unit="ep", disable=not progress)
     start, frames = time.perf_counter(), 0
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
-    pool = None
+    init_args = (env_id, env_kwargs, policy, str(out), seed, action_repeat)
     try:
-        init_args = (env_id, env_kwargs, policy, str(out), seed, action_repeat)
-        if workers == 1:
-            _start_worker(*init_args)
-            results = map(_record_shard, todo)
-        else:
-            with single_threaded_children():
-                pool = mp.get_context("spawn").Pool(workers, _start_pool_worker, init_args)
-            results = pool.imap_unordered(_record_shard, todo)
-        for entry in results:
-            manifest.episodes.append(entry)
-            manifest.episodes.sort(key=lambda e: e["index"])
-            manifest.save(out)
-            frames += entry["frames"]
-            bar.update(1)
-            bar.set_postfix(fps=f"{frames / (time.perf_counter() - start):.0f}")
+        with worker_results(_record_shard, todo, workers, _start_worker, init_args) as results:
+            for entry in results:
+                manifest.episodes.append(entry)
+                manifest.episodes.sort(key=lambda e: e["index"])
+                manifest.save(out)
+                frames += entry["frames"]
+                bar.update(1)
+                bar.set_postfix(fps=f"{frames / (time.perf_counter() - start):.0f}")
     except KeyboardInterrupt:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
         remove_stale_temps(out)
         manifest.episodes = _complete_shards(out, manifest)
         manifest.save(out)
         raise
     finally:
         signal.signal(signal.SIGTERM, previous_term)
-        if pool is not None:
-            pool.close()
         _worker.clear()
         bar.close()
     return manifest
-
-
-@contextlib.contextmanager
-def single_threaded_children():
-    """Workers inherit one BLAS/OpenMP thread each: threaded BLAS in every worker oversubscribes the
-    cores (measured: Breakout collection with 2 workers ran 6x slower)."""
-    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-    os.environ.update(dict.fromkeys(_THREAD_VARS, "1"))
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _raise_interrupt(signum, frame):
