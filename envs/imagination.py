@@ -66,7 +66,8 @@ class ImaginationEnv(gym.Env):
     exceeds `termination_threshold` (default 0.5; 1 never ends an episode that way);
     `truncated` after `horizon` steps. `info`: `text` (what drove the step), `model_text` (the
     text the model wrote itself, or None), `termination_probability`, and `frames`, the
-    chunk's (r, h, w, 3) frames.
+    chunk's (r, h, w, 3) frames (absent with latent observations and no render mode: then no
+    pixels are decoded, as in the vector env).
 
     ## Starting state
     `reset(seed=s)` resets the real game with seed s and starts imagining from its first frame.
@@ -164,16 +165,21 @@ class ImaginationEnv(gym.Env):
             raise gym.error.ResetNeeded("the episode has ended (terminated or truncated): call reset() before step()")
         text = self.action_text(action)
         result: StepResult = self.sampler.step(self._ctx, [text], generator=self._generator)
-        with torch.no_grad():
-            chunk = self.loaded.vae.decode(result.latents)[0].cpu()  # (3, r, h, w)
-        frames = rearrange(to_uint8(chunk), "c r h w -> r h w c").numpy()
-        self._frame, self._latent = frames[-1], result.latents[0].cpu().numpy()
+        self._latent = result.latents[0].cpu().numpy()
+        frames = None
+        if self.observation == "rgb" or self.render_mode is not None:  # latents alone: no pixels decoded
+            with torch.no_grad():
+                chunk = self.loaded.vae.decode(result.latents)[0].cpu()  # (3, r, h, w)
+            frames = rearrange(to_uint8(chunk), "c r h w -> r h w c").numpy()
+        self._frame = None if frames is None else frames[-1]
         self._steps += 1
         probability = float(result.termination[0])
         terminated, truncated = probability > self.termination_threshold, self._steps >= self.horizon
         self._done = terminated or truncated
         info = {"text": result.texts[0], "model_text": result.texts[0] if bool(result.wrote_text[0]) else None,
-                "termination_probability": probability, "frames": frames}
+                "termination_probability": probability}
+        if frames is not None:
+            info["frames"] = frames
         if self.render_mode == "human":
             for frame in frames:
                 self._show(frame)

@@ -84,6 +84,24 @@ def test_latent_observations(loaded):
     assert env.observation_space.contains(env.step(0)[0])
 
 
+def test_latent_observations_decode_no_pixels_unless_rendered(loaded, monkeypatch):
+    shown = _env(loaded, observation="latent", render_mode="rgb_array")
+    shown.reset(seed=5)
+    shown_step = shown.step(2)
+    assert shown_step[4]["frames"].shape == (4, 64, 64, 3) and np.array_equal(shown.render(), shown_step[4]["frames"][-1])
+
+    def no_decoding(latents):
+        raise AssertionError("decoded pixels for latent observations")
+
+    monkeypatch.setattr(loaded.vae, "decode", no_decoding)
+    env = _env(loaded, observation="latent")
+    env.reset(seed=5)
+    observation, reward, _, _, info = env.step(2)
+    assert "frames" not in info
+    np.testing.assert_array_equal(observation, shown_step[0])  # decoding takes nothing from the noise stream
+    assert reward == shown_step[1]
+
+
 def test_bad_actions_and_stepping_after_the_end_are_named_errors(loaded):
     env = _env(loaded, horizon=1)
     with pytest.raises(gym.error.ResetNeeded, match="reset"):
