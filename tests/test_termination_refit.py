@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -70,7 +72,7 @@ def test_imagined_states_start_as_the_teacher_forced_ones_then_follow_the_imagin
 
 
 def test_counterfactual_ends_try_every_action_and_agree_with_the_record(tiny_world_model, encoded, tmp_path, capsys):
-    from tv2tv_world.counterfactual_ends import counterfactual_ends
+    from tv2tv_world.counterfactual_ends import counterfactual_ends, end_ranking
     from tv2tv_world.dataset.format import Manifest, read_episode
 
     data = _episodes(encoded, tmp_path / "random", n_hazards=4)
@@ -84,6 +86,17 @@ def test_counterfactual_ends_try_every_action_and_agree_with_the_record(tiny_wor
     assert int(recorded.sum()) > 0 and int(tried.ends.sum()) > int(recorded.sum())  # other actions would have died too
     assert not torch.allclose(tried.states[:, 0], tried.states[:, 1])  # the action's text reaches the state
     assert len(counterfactual_ends(loaded, [data], limit=7).ends) == 7
+
+    report_path = tmp_path / "ends.json"  # `tv2tv evaluate-ends`: the same replay, its ranking as JSON
+    main(["evaluate-ends", "--checkpoint", str(tiny_world_model), "--data", str(data), "--limit", "500",
+          "--out", str(report_path)])
+    report = json.loads(report_path.read_text())
+    expected = end_ranking(tried.head, tried.ends)
+    assert report["states"] == n and report["deadly"] == int(tried.ends.sum())
+    assert report["within_state_auc"] == pytest.approx(expected["within_state_auc"], abs=1e-6)
+    assert report["pair_auc"] == pytest.approx(expected["pair_auc"], abs=1e-6)
+    assert report["mean_p_deadly"] == pytest.approx(float(tried.head[tried.ends].mean()), abs=1e-6)
+    capsys.readouterr()
 
     out = tmp_path / "refit.ckpt"
     main(["refit-termination", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out", str(out),

@@ -43,6 +43,13 @@ class CounterfactualEnds:
         """Every (state, action) pair's state (n a, d) and end label (n a,), to fit a head on."""
         return self.states.flatten(0, 1), self.ends.flatten()
 
+    def report(self) -> dict:
+        """How the current head tells deadly actions from safe ones (`end_ranking`), with the counts and mean
+        probabilities behind it."""
+        return {**end_ranking(self.head, self.ends), "states": len(self.ends), "actions": self.ends.shape[1],
+                "deadly": int(self.ends.sum()), "mean_p_deadly": float(self.head[self.ends].mean()),
+                "mean_p_safe": float(self.head[~self.ends].mean())}
+
     def compare(self, weight: torch.Tensor, bias: torch.Tensor) -> str:
         """How the current head and a refit one (weight (d,), bias ()) tell deadly actions from safe ones."""
         refit = torch.sigmoid(self.states @ weight + bias)

@@ -1,5 +1,5 @@
-"""`tv2tv evaluate-vae`, `evaluate`, `refit-termination`, `bundle` and `bench`: what a trained model is worth,
-and how fast it runs."""
+"""`tv2tv evaluate-vae`, `evaluate`, `evaluate-ends`, `refit-termination`, `bundle` and `bench`: what a trained
+model is worth, and how fast it runs."""
 
 from __future__ import annotations
 
@@ -39,6 +39,28 @@ def _evaluate(args: argparse.Namespace) -> None:
     paths = write_report(report, probe, args.out)
     print(json.dumps({k: v for k, v in report.items() if k != "psnr_curve"}, indent=1))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _evaluate_ends(args: argparse.Namespace) -> None:
+    import time
+
+    from tv2tv_world.atomic_file import atomic_path
+    from tv2tv_world.counterfactual_ends import counterfactual_ends
+    from tv2tv_world.world_model_checkpoint import load_world_model
+
+    torch_threads(args.threads)
+    began = time.perf_counter()
+    loaded = load_world_model(args.checkpoint)
+    tried = counterfactual_ends(loaded, args.data, limit=args.limit, flow_steps=args.flow_steps, guidance=args.guidance)
+    report = {"checkpoint": str(args.checkpoint), "data": args.data, "limit": args.limit, **tried.report(),
+              "seconds": round(time.perf_counter() - began, 1)}
+    print(json.dumps(report, indent=1))
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out) as temp:
+            temp.write_text(json.dumps(report, indent=1) + "\n")
+        print(f"wrote {out}")
 
 
 def _refit_termination(args: argparse.Namespace) -> None:
@@ -139,6 +161,22 @@ def add_commands(commands) -> None:
     evaluate.add_argument("--seed", type=int, default=0)
     add_threads(evaluate)
     evaluate.set_defaults(run=_evaluate)
+
+    ends = commands.add_parser(
+        "evaluate-ends", help="how well a world model tells which of a state's actions ends the game",
+        description="Replay recorded episodes in the real game (games that save their state), try every action at "
+                    "each decision in a copy, and compare with the termination head's probability for each action's "
+                    "first step, read from the real newest chunk as a planner does; print (and with --out write) "
+                    "pair_auc, within_state_auc and safest_is_safe as JSON.",
+    )
+    ends.add_argument("--checkpoint", required=True, help="a world-model checkpoint from tv2tv fit, or a bundled name")
+    ends.add_argument("--data", nargs="+", required=True,
+                      help="dataset folders whose episodes replay from their seeds (tv2tv collect; use held-out seeds)")
+    ends.add_argument("--limit", type=int, default=2000, help="at most this many decisions per folder (default: 2000)")
+    ends.add_argument("--out", default=None, help="also write the JSON here")
+    add_sampling(ends, flow_steps=4)
+    add_threads(ends)
+    ends.set_defaults(run=_evaluate_ends)
 
     refit = commands.add_parser(
         "refit-termination", help="refit the termination head on the frozen world model (logistic regression)",
