@@ -238,6 +238,38 @@ def test_agent_command_writes_a_report_next_to_baselines(tiny_world_model, tmp_p
     assert list((tmp_path / "agents_tb").glob("events.out.tfevents.*"))
 
 
+def test_agent_command_records_the_agents_episodes_as_a_dataset_that_replays_and_branches(tiny_world_model, tmp_path,
+                                                                                        capsys):
+    from tv2tv_world.dataset.branches import branch_dataset, replayable_game
+    from tv2tv_world.dataset.format import Manifest, read_episode
+
+    data = tmp_path / "played"
+    main(["agent", "--agent", "random", "--checkpoint", str(tiny_world_model), "--episodes", "3", "--max-decisions", "5",
+          "--seed", "500", "--baselines", "--out", str(tmp_path / "a.json"), "--record", str(data)])
+    report = json.loads((tmp_path / "a.json").read_text())["agents"]["random"]
+    manifest = Manifest.load(data)
+    assert manifest.policy == "random" and [e["seed"] for e in manifest.episodes] == [500, 501, 502]
+    assert [e["decisions"] for e in manifest.episodes] == report["decisions"]
+    assert [e["return"] for e in manifest.episodes] == pytest.approx(report["returns"])
+    game = replayable_game(data, manifest)
+    for entry in manifest.episodes:  # every frame, reward and end is the real game's, replayed from the seed
+        episode = read_episode(data / entry["file"])
+        frames = [game.reset(seed=entry["seed"])[0]]
+        for t, action in enumerate(episode.actions):
+            _, reward, terminated, _, info = game.step(int(action))
+            frames.extend(info["frames"])
+            assert reward == pytest.approx(episode.rewards[t]) and terminated == episode.terminated[t]
+        np.testing.assert_array_equal(np.stack(frames), episode.frames)
+        assert episode.terminated[-1] or (episode.truncated[-1] and entry["decisions"] == 5)  # cut: a time limit
+    branches = branch_dataset(data, tmp_path / "branches", window=2, progress=False)
+    assert len(branches.episodes) > 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["agent", "--agent", "random", "--checkpoint", str(tiny_world_model), "--episodes", "1", "--baselines",
+              "--out", str(tmp_path / "b.json"), "--record", str(data)])
+    assert "already holds a dataset" in capsys.readouterr().err
+
+
 def test_agent_command_refuses_a_world_model_of_another_game(tiny_world_model, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["agent", "--agent", "mpc", "--checkpoint", str(tiny_world_model), "--env", "tv2tv_world/Breakout-v0",

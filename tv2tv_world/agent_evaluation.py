@@ -12,15 +12,17 @@ from torch.utils.tensorboard import SummaryWriter
 
 from tv2tv_world.agents.real_game_agent import Agent
 from tv2tv_world.atomic_file import atomic_path
+from tv2tv_world.dataset.agent_recording import AgentRecording
 from tv2tv_world.optional_number import optional_number
 
 
 def play_episodes(agent: Agent, env: gym.Env, episodes: int, seed: int = 0, max_decisions: int | None = None,
-                  writer: SummaryWriter | None = None, tag: str = "agent") -> dict:
+                  writer: SummaryWriter | None = None, tag: str = "agent",
+                  recording: AgentRecording | None = None) -> dict:
     """Episode i is played with seed `seed + i`, for at most `max_decisions` decisions (None: to the game's end).
 
     Returns the returns, their mean and std, decisions per episode and wall time; logs each
-    episode's return to `writer` under `tag/return`.
+    episode's return to `writer` under `tag/return`; `recording` writes every episode as a dataset shard.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -29,10 +31,17 @@ def play_episodes(agent: Agent, env: gym.Env, episodes: int, seed: int = 0, max_
     for i in range(episodes):
         agent.reset(env, seed + i)
         observation, info = env.reset(seed=seed + i)
+        if recording is not None:
+            recording.start(seed + i, observation)
         total, decisions, done = 0.0, 0, False
         while not done and (max_decisions is None or decisions < max_decisions):
-            observation, reward, terminated, truncated, info = env.step(agent.act(observation, info))
+            action = agent.act(observation, info)
+            observation, reward, terminated, truncated, info = env.step(action)
             total, decisions, done = total + float(reward), decisions + 1, terminated or truncated
+            if recording is not None:
+                recording.add(action, reward, terminated, truncated, info)
+        if recording is not None:
+            recording.finish()
         returns.append(total)
         lengths.append(decisions)
         if writer is not None:

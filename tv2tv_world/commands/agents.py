@@ -18,6 +18,7 @@ def _agent(args: argparse.Namespace) -> None:
     from tv2tv_world.agents.cem_planner import PlannerConfig
     from tv2tv_world.agents.make_agent import AgentSettings, make_agent
     from tv2tv_world.agents.plan_audit import PlanAudit
+    from tv2tv_world.dataset.agent_recording import AgentRecording
     from tv2tv_world.envs.imagination import make_real_env
     from tv2tv_world.optional_number import optional_number
     from tv2tv_world.world_model_checkpoint import load_world_model
@@ -41,8 +42,10 @@ def _agent(args: argparse.Namespace) -> None:
     for name in names:
         env = make_real_env(loaded)
         agent = make_agent(name, loaded, env, settings)
+        recording = (AgentRecording(args.record, env, loaded.game, name, args.seed, args.episodes)
+                     if args.record and name == args.agent else None)
         report["agents"][name] = result = play_episodes(agent, env, args.episodes, args.seed, args.max_decisions,
-                                                        writer, tag=name)
+                                                        writer, tag=name, recording=recording)
         print(f"{name:12s} return {result['mean']:7.2f} ± {result['std']:.2f} over {args.episodes} episodes "
               f"({result['seconds']:.0f} s, {result['seconds_per_decision']:.3f} s per decision)", flush=True)
         if isinstance(getattr(agent, "returns", None), PlanAudit):
@@ -129,6 +132,9 @@ def add_commands(commands) -> None:
     agent.add_argument("--audit", action="store_true",
                        help="mpc: also score every candidate plan in a copy of the real game and report how well "
                             "imagination ranked them (games that save their state; slower)")
+    agent.add_argument("--record", default=None, metavar="DIR",
+                       help="write the agent's real episodes (not the baselines') to DIR as a dataset, the format "
+                            "tv2tv collect writes: to branch, encode and train on the states it visits")
     add_threads(agent)
     agent.set_defaults(run=_agent)
 
