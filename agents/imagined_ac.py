@@ -154,6 +154,7 @@ class ImaginedACAgent:
     @torch.no_grad()
     def act(self, observation: np.ndarray, info: dict) -> int:
         cfg = self.vae.cfg
-        latents = self.vae.encode(anchor_chunk(latest_frames(observation, info), cfg.frame_size, cfg.temporal_compression))
+        chunk = anchor_chunk(latest_frames(observation, info), cfg.frame_size, cfg.temporal_compression)
+        latents = self.vae.encode(chunk.to(next(self.vae.parameters()).device)).cpu()  # the policy runs on the CPU
         probabilities = torch.softmax(self.net(latents)[0], dim=-1)
         return int(torch.multinomial(probabilities, 1, generator=self.rng))

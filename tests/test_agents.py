@@ -275,6 +275,13 @@ def test_agent_command_refuses_a_world_model_of_another_game(tiny_world_model, t
         main(["agent", "--agent", "mpc", "--checkpoint", str(tiny_world_model), "--env", "tv2tv_world/Breakout-v0",
               "--out", str(tmp_path / "a.json")])
     assert "is a world model of tv2tv_world/Forage-v0, not tv2tv_world/Breakout-v0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["agent", "--agent", "mpc", "--checkpoint", str(tiny_world_model), "--device", "gpu"])
+    assert "argument --device: 'gpu' is not a torch device" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            main(["encode", "--checkpoint", str(tiny_world_model), "--data", str(tmp_path), "--device", "cuda"])
+        assert "'cuda': this torch has no CUDA device here" in capsys.readouterr().err
 
 
 def test_train_ac_command_writes_a_policy(tiny_world_model, encoded, tiny_dataset, tmp_path):

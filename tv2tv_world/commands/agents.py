@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tv2tv_world.commands.runtime import add_sampling, add_threads, check_game, torch_threads
+from tv2tv_world.commands.runtime import add_device, add_sampling, add_threads, check_game, torch_threads
 from tv2tv_world.dataset.format import DatasetError
 
 
@@ -26,7 +26,7 @@ def _agent(args: argparse.Namespace) -> None:
     if args.audit and args.agent != "mpc":
         raise SystemExit("--audit checks the plans that `mpc` scores in imagination; use it with --agent mpc")
     torch_threads(args.threads)
-    loaded = load_world_model(args.checkpoint)
+    loaded = load_world_model(args.checkpoint, args.device)
     check_game(loaded, args.env)
     planner = PlannerConfig(horizon=args.horizon, candidates=args.candidates, iterations=args.iterations,
                             elites=min(args.elites, args.candidates), select=args.select)
@@ -135,6 +135,7 @@ def add_commands(commands) -> None:
     agent.add_argument("--record", default=None, metavar="DIR",
                        help="write the agent's real episodes (not the baselines') to DIR as a dataset, the format "
                             "tv2tv collect writes: to branch, encode and train on the states it visits")
+    add_device(agent, "where the world model imagines")
     add_threads(agent)
     agent.set_defaults(run=_agent)
 

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from tv2tv_world.commands.runtime import add_device
+
 
 def _games(args: argparse.Namespace) -> None:
     from tv2tv_world.envs.registration import GAMES, NAMESPACE
@@ -113,7 +115,7 @@ def add_commands(commands) -> None:
     encode.add_argument("--data", required=True, help="dataset folder from tv2tv collect")
     encode.add_argument("--out", default=None, help="output file (default: DATA/latents.npz)")
     encode.add_argument("--quiet", action="store_true", help="no progress bar")
-    encode.add_argument("--device", default="cpu", help="torch device to encode on (e.g. cuda)")
+    add_device(encode, "to encode on")
     encode.add_argument("--workers", type=int, default=0,
                         help="processes reading episodes beside the encoder (default: 0, read in the main one)")
     encode.add_argument("--batch-chunks", type=int, default=64,

@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from tv2tv_world.commands.runtime import add_sampling, add_threads, torch_threads
+from tv2tv_world.commands.runtime import add_device, add_sampling, add_threads, torch_threads
 
 
 def _evaluate_vae(args: argparse.Namespace) -> None:
@@ -143,7 +143,7 @@ def add_commands(commands) -> None:
     vae_eval.add_argument("--data", required=True, help="dataset folder (use seeds never trained on)")
     vae_eval.add_argument("--episodes", type=int, default=None, help="at most this many episodes")
     vae_eval.add_argument("--image", default=None, help="also write a PNG: real frames over their reconstructions")
-    vae_eval.add_argument("--device", default="cpu", help="torch device to run the tokenizer on (e.g. cuda)")
+    add_device(vae_eval, "to run the tokenizer on")
     vae_eval.set_defaults(run=_evaluate_vae)
 
     evaluate = commands.add_parser(
@@ -231,5 +231,5 @@ def add_commands(commands) -> None:
     bench.add_argument("--out", default="reports/bench.json", help="JSON path; the table goes next to it as .md")
     bench.add_argument("--quick", action="store_true", help="fewer cases, for a smoke test")
     add_threads(bench)
-    bench.add_argument("--device", default="cpu", help="where the model runs (e.g. cuda; default: cpu)")
+    add_device(bench, "where the model runs")
     bench.set_defaults(run=_bench)

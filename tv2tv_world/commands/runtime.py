@@ -23,6 +23,25 @@ def add_sampling(parser: argparse.ArgumentParser, flow_steps: int) -> None:
                              f"(default: {SamplerConfig.guidance:g})")
 
 
+def add_device(parser: argparse.ArgumentParser, what: str) -> None:
+    """The `--device` option of a command that runs a model: `what` says what runs there."""
+    parser.add_argument("--device", default="cpu", type=torch_device,
+                        help=f"torch device {what} (e.g. cuda; default: cpu)")
+
+
+def torch_device(name: str) -> str:
+    """A `--device` value checked: one torch knows, and a GPU only where this torch and machine have one."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"{name!r} is not a torch device (cpu, cuda, cuda:1, ...)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{name!r}: this torch has no CUDA device here (torch {torch.__version__})")
+    return name
+
+
 def torch_threads(threads: int | None) -> None:
     if threads:
         import torch
