@@ -20,6 +20,8 @@ STACKS = {  # config stack -> a line its printed config must hold
     "hazards": (WORLD_MODEL + ["world_model/continue.yaml", "world_model/hazards.yaml"], "min_train_steps: 1"),
     "branches": (WORLD_MODEL + ["world_model/continue.yaml", "world_model/hazards.yaml", "world_model/branches.yaml"],
                  "- data/forage_random_branches"),
+    "on_policy": (WORLD_MODEL + ["world_model/continue.yaml", "world_model/hazards.yaml", "world_model/branches.yaml",
+                                 "world_model/on_policy.yaml"], "- data/forage_mpc_branches"),
     "world_model_gpu": (WORLD_MODEL + ["world_model/gpu.yaml"], "accelerator: gpu"),
     "demo": (["demo/world_model.yaml"], "class_path: tv2tv_world.world_model_module.WorldModelModule"),
     "demo_vae": (["demo/vae.yaml"], "class_path: tv2tv_world.vae_module.VideoVAEModule"),

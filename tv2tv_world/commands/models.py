@@ -50,7 +50,7 @@ def _evaluate_ends(args: argparse.Namespace) -> None:
 
     torch_threads(args.threads)
     began = time.perf_counter()
-    loaded = load_world_model(args.checkpoint)
+    loaded = load_world_model(args.checkpoint, args.device)
     tried = counterfactual_ends(loaded, args.data, limit=args.limit, flow_steps=args.flow_steps, guidance=args.guidance)
     report = {"checkpoint": str(args.checkpoint), "data": args.data, "limit": args.limit, **tried.report(),
               "seconds": round(time.perf_counter() - began, 1)}
@@ -175,6 +175,7 @@ def add_commands(commands) -> None:
     ends.add_argument("--limit", type=int, default=2000, help="at most this many decisions per folder (default: 2000)")
     ends.add_argument("--out", default=None, help="also write the JSON here")
     add_sampling(ends, flow_steps=4)
+    add_device(ends, "where the world model imagines")
     add_threads(ends)
     ends.set_defaults(run=_evaluate_ends)
 
