@@ -7,6 +7,7 @@
 # By environment variable (defaults in brackets):
 #   RUNS [runs_gpu]  DEVICE [cuda]  WORKERS [nproc]  MPC_EPISODES [60]  MPC_HELDOUT_EPISODES [15]  MAX_DECISIONS [40]
 #   RANDOM_EPISODES [600]  RANDOM_BRANCHED [200]  SCRIPTED_EPISODES [200]  FIT_TIME [00:00:05:00]  BATCH [64]
+#   ENDS_LIMIT [1500]: held-out decisions per folder that evaluate-ends tries every action at
 #   TV2TV_FIT_ARGS: extra `tv2tv fit` arguments (a CPU smoke test: "--trainer.accelerator cpu
 #   --trainer.precision 32-true --trainer.max_steps 2", with DEVICE=cpu and tiny episode counts).
 set -euo pipefail
@@ -55,7 +56,11 @@ ckpt=$(ls -d "$runs"/world_model_forage_on_policy/version_* | sort -V | tail -1)
 
 stamp "which move ends the game, held out: forage_branches, then the new model"
 tv2tv evaluate-ends --checkpoint forage_branches --data data/forage_random_heldout data/forage_mpc_heldout \
-  --limit 1500 --device "$device" --out "$runs/ends_before.json"
+  --limit "${ENDS_LIMIT:-1500}" --device "$device" --out "$runs/ends_before.json"
 tv2tv evaluate-ends --checkpoint "$ckpt" --data data/forage_random_heldout data/forage_mpc_heldout \
-  --limit 1500 --device "$device" --out "$runs/ends_after.json"
-stamp "done: $ckpt"
+  --limit "${ENDS_LIMIT:-1500}" --device "$device" --out "$runs/ends_after.json"
+if [[ -n "${OUT:-}" ]]; then  # the lent machine returns files <= 16 MiB from $OUT: the checkpoint in exact parts
+  python3 -m tv2tv_world.checkpoint_parts split "$ckpt" "$OUT/on_policy"
+  cp "$runs"/ends_before.json "$runs"/ends_after.json "$OUT/"
+fi
+stamp "done: $ckpt (join parts here: python -m tv2tv_world.checkpoint_parts join PREFIX OUT.ckpt)"
