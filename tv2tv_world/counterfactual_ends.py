@@ -111,7 +111,8 @@ def counterfactual_ends(loaded: LoadedWorldModel, folders: list[str | Path], lim
                 if count >= limit:
                     break
     stacked = torch.stack(states)
-    head = torch.sigmoid(loaded.model.termination_head(stacked).squeeze(-1))
+    head_device = loaded.model.termination_head.weight.device  # the states were gathered on the CPU
+    head = torch.sigmoid(loaded.model.termination_head(stacked.to(head_device)).squeeze(-1)).cpu()
     return CounterfactualEnds(stacked, head, torch.tensor(ends), torch.tensor(taken))
 
 
