@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from tv2tv_world.bench import run_bench
 from tv2tv_world.cli import main
 
 
@@ -25,4 +26,6 @@ def test_quick_bench_writes_json_and_a_table(tiny_world_model, tmp_path, capsys)
 def test_bench_on_a_missing_gpu_is_a_named_error(tiny_world_model, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["bench", "--checkpoint", str(tiny_world_model), "--out", str(tmp_path / "b.json"), "--device", "cuda"])
-    assert "device 'cuda': no CUDA GPU" in capsys.readouterr().err and not (tmp_path / "b.json").exists()
+    assert "'cuda': this torch has no CUDA device here" in capsys.readouterr().err and not (tmp_path / "b.json").exists()
+    with pytest.raises(ValueError, match="device 'cuda': no CUDA GPU"):  # the library call checks it too
+        run_bench(tiny_world_model, quick=True, device="cuda")
