@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def write_json(path: str | Path, data) -> Path:
+    """`data` as indented JSON at `path` (its folder made if missing), written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temp:
+        temp.write_text(json.dumps(data, indent=1) + "\n")
+    return path
 
 
 def remove_stale_temps(folder: str | Path) -> list[Path]:

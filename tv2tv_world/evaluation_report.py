@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from tv2tv_world.action_probe import ActionProbe
-from tv2tv_world.atomic_file import atomic_path
+from tv2tv_world.atomic_file import atomic_path, write_json
 from tv2tv_world.line_plot import line_plot
 from tv2tv_world.optional_number import optional_number
 
@@ -24,9 +23,7 @@ def report_paths(out: str | Path) -> dict[str, Path]:
 def write_report(report: dict, probe: ActionProbe, out: str | Path) -> dict[str, Path]:
     """Write every file of the report atomically; returns their paths."""
     paths = report_paths(out)
-    paths["json"].parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(paths["json"]) as temp:
-        temp.write_text(json.dumps(report, indent=1) + "\n")
+    write_json(paths["json"], report)
     with atomic_path(paths["markdown"]) as temp:
         temp.write_text(markdown_summary(report))
     with atomic_path(paths["plot"]) as temp:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from tv2tv_world.commands.runtime import add_device, add_sampling, add_threads, torch_threads
 
@@ -44,7 +43,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _evaluate_ends(args: argparse.Namespace) -> None:
     import time
 
-    from tv2tv_world.atomic_file import atomic_path
+    from tv2tv_world.atomic_file import write_json
     from tv2tv_world.counterfactual_ends import counterfactual_ends
     from tv2tv_world.world_model_checkpoint import load_world_model
 
@@ -56,11 +55,7 @@ def _evaluate_ends(args: argparse.Namespace) -> None:
               "seconds": round(time.perf_counter() - began, 1)}
     print(json.dumps(report, indent=1))
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out) as temp:
-            temp.write_text(json.dumps(report, indent=1) + "\n")
-        print(f"wrote {out}")
+        print(f"wrote {write_json(args.out, report)}")
 
 
 def _refit_termination(args: argparse.Namespace) -> None:
@@ -102,7 +97,7 @@ def _refit_termination(args: argparse.Namespace) -> None:
 def _bundle(args: argparse.Namespace) -> None:
     import tempfile
 
-    from tv2tv_world.atomic_file import atomic_path
+    from tv2tv_world.atomic_file import write_json
     from tv2tv_world.bundle import BUNDLED_DIR, CHECK_DATA, CHECK_EVALUATION, check_evaluation, write_bundle
 
     path = write_bundle(args.checkpoint, BUNDLED_DIR / f"{args.name}.pt")
@@ -110,22 +105,18 @@ def _bundle(args: argparse.Namespace) -> None:
         check = check_evaluation(path, folder)
     record = {"source": str(args.checkpoint), "check_data": CHECK_DATA, "check_evaluation": CHECK_EVALUATION,
               "check": check}
-    with atomic_path(path.with_suffix(".json")) as temp:
-        temp.write_text(json.dumps(record, indent=1) + "\n")
+    write_json(path.with_suffix(".json"), record)
     print(f"bundled {args.checkpoint} as {path} ({path.stat().st_size / 2**20:.1f} MB); check: {json.dumps(check)}")
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from tv2tv_world.atomic_file import atomic_path
+    from tv2tv_world.atomic_file import atomic_path, write_json
     from tv2tv_world.bench import bench_table, run_bench
 
     torch_threads(args.threads)
     result = run_bench(args.checkpoint, quick=args.quick, device=args.device)
     table = bench_table(result)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as temp:
-        temp.write_text(json.dumps(result, indent=1) + "\n")
+    out = write_json(args.out, result)
     with atomic_path(out.with_suffix(".md")) as temp:
         temp.write_text(table)
     print(table)
