@@ -66,6 +66,31 @@ def test_folders_of_one_game_are_pooled(tiny_dataset, tmp_path):
     assert {tuple(read_episode(other / e["file"]).actions) for e in Manifest.load(other).episodes} <= pooled
 
 
+
+def test_folder_weights_draw_each_folders_windows_as_often_as_asked(tiny_dataset, tmp_path):
+    from tv2tv_world.dataset.collect import collect
+
+    from conftest import TINY_FORAGE
+
+    other = tmp_path / "explore"
+    collect("tv2tv_world/Forage-v0", "explore", 3, other, seed=500, env_kwargs=TINY_FORAGE, progress=False)
+    folders = [str(tiny_dataset), str(other)]
+    dm = EpisodeDataModule(folders, window=2, batch_size=1, val_fraction=0.0, folder_weights=[1.0, 9.0])
+    dm.setup("fit")
+    explore = {tuple(read_episode(other / e["file"]).actions) for e in Manifest.load(other).episodes}
+    from_other = [tuple(ep.actions) in explore for ep in dm.train_set.episodes]
+    assert dm.train_folder.tolist() == [int(x) for x in from_other]  # each episode knows its folder
+    in_other = dm.train_folder[dm.train_set.episode_of_window()] == 1
+    torch.manual_seed(0)
+    drawn = np.concatenate([list(dm.train_dataloader().sampler) for _ in range(20)])
+    assert len(drawn) == 20 * len(dm.train_set)  # an epoch keeps its length
+    odds = 9 * in_other.mean() / (9 * in_other.mean() + 1 - in_other.mean())
+    assert abs(in_other[drawn].mean() - odds) < 0.05 and in_other[drawn].mean() > in_other.mean() + 0.2
+    with pytest.raises(ValueError, match="2 data folders but 1 folder_weights"):
+        EpisodeDataModule(folders, folder_weights=[1.0])
+    with pytest.raises(ValueError, match="folder_weights must all be > 0"):
+        EpisodeDataModule(folders, folder_weights=[1.0, 0.0])
+
 def test_pooled_folders_of_another_game_or_unpaired_latents_are_named(tiny_dataset, tmp_path):
     from tv2tv_world.dataset.collect import collect
 

@@ -34,6 +34,10 @@ class EpisodeWindows(Dataset):
     def __len__(self) -> int:
         return len(self.index)
 
+    def episode_of_window(self) -> np.ndarray:
+        """(len(self),) int64: the index into `episodes` of each window's episode."""
+        return np.array([e for e, _ in self.index], dtype=np.int64)
+
     def terminal(self) -> np.ndarray:
         """(len(self),) bool: which windows hold the step at which their episode was terminated."""
         return np.array([bool(self.episodes[e].terminated[start : start + self.window].any()) for e, start in self.index],
@@ -98,11 +102,15 @@ class EpisodeDataModule(L.LightningDataModule):
             termination is drawn than any other (with replacement, as many draws per epoch as there
             are windows). Episode ends are rare (in Forage ~1 decision in 1,000 of the scripted
             player's data), too rare for a termination head to learn from; 1 = plain shuffling.
+        folder_weights: with several folders, how often a training window of each folder is drawn
+            relative to the others (one number per folder, in order; multiplies `terminal_weight`), e.g. to
+            let a small folder of the states a planner visits count beside a large one of a scripted
+            player's. None = every window alike.
     """
 
     def __init__(self, data_dir: str | list[str], window: int = 8, batch_size: int = 16, val_fraction: float = 0.1,
                  num_workers: int = 0, seed: int = 0, latents: str | list[str] | None = None,
-                 terminal_weight: float = 1.0):
+                 terminal_weight: float = 1.0, folder_weights: list[float] | None = None):
         super().__init__()
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
@@ -112,6 +120,12 @@ class EpisodeDataModule(L.LightningDataModule):
         self.folders = [Path(d) for d in ([data_dir] if isinstance(data_dir, (str, Path)) else data_dir)]
         if not self.folders:
             raise DatasetError("data_dir is an empty list; name at least one dataset folder")
+        if folder_weights is not None:
+            if len(folder_weights) != len(self.folders):
+                raise ValueError(f"{len(self.folders)} data folders but {len(folder_weights)} folder_weights; "
+                                 "give one weight per folder, in the same order")
+            if not all(w > 0 for w in folder_weights):
+                raise ValueError(f"folder_weights must all be > 0, got {list(folder_weights)}")
         self.latent_files = None if latents is None else [latents] if isinstance(latents, (str, Path)) else list(latents)
         if self.latent_files is not None and len(self.latent_files) != len(self.folders):
             raise DatasetError(f"{len(self.folders)} data folders but {len(self.latent_files)} latents files; "
@@ -125,6 +139,7 @@ class EpisodeDataModule(L.LightningDataModule):
                     raise DatasetError(f"{folder} has {key} {getattr(other, key)!r} but {self.folders[0]} has "
                                        f"{getattr(self.manifest, key)!r}; pooled folders must record the same game")
         self.train_set: EpisodeWindows | None = None
+        self.train_folder: np.ndarray | None = None  # (train episodes,) int64: the folder each came from
         self.val_set: EpisodeWindows | None = None
         self.latent_fingerprint: str | None = None
 
@@ -140,12 +155,13 @@ class EpisodeDataModule(L.LightningDataModule):
         if self.train_set is not None:
             return
         hp, name = self.hparams, ", ".join(map(str, self.folders))
-        episodes, latents, fingerprints = [], [], set()
+        episodes, latents, fingerprints, folder_of = [], [], set(), []
         for i, (folder, manifest) in enumerate(zip(self.folders, self.manifests)):
             for entry in manifest.episodes:
                 episode = read_episode(folder / entry["file"])
                 manifest.validate(episode, str(folder / entry["file"]))
                 episodes.append(episode)
+                folder_of.append(i)
             if self.latent_files is not None:
                 found, fingerprint = load_latents(self.latent_files[i], [e["file"] for e in manifest.episodes])
                 latents.extend(found)
@@ -164,6 +180,7 @@ class EpisodeDataModule(L.LightningDataModule):
             self.latent_fingerprint = fingerprints.pop()
             make = lambda idx: LatentWindows([episodes[i] for i in idx], [latents[i] for i in idx], hp.window, repeat)  # noqa: E731
         self.train_set, self.val_set = make(order[n_val:]), make(order[:n_val])
+        self.train_folder = np.asarray(folder_of, dtype=np.int64)[order[n_val:]]
         if len(self.train_set) == 0:
             longest = max(ep.decisions for ep in episodes)
             raise DatasetError(f"{name}: no training episode has {hp.window} decisions (longest: {longest}); lower window")
@@ -174,9 +191,13 @@ class EpisodeDataModule(L.LightningDataModule):
                           persistent_workers=self.hparams.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        if self.hparams.terminal_weight == 1.0:
+        hp = self.hparams
+        if hp.terminal_weight == 1.0 and hp.folder_weights is None:
             return self._loader(self.train_set, shuffle=True)
-        weights = np.where(self.train_set.terminal(), self.hparams.terminal_weight, 1.0)
+        weights = np.where(self.train_set.terminal(), hp.terminal_weight, 1.0)
+        if hp.folder_weights is not None:
+            folder = self.train_folder[self.train_set.episode_of_window()]
+            weights = weights * np.asarray(hp.folder_weights, dtype=np.float64)[folder]
         sampler = WeightedRandomSampler(torch.from_numpy(weights), num_samples=len(weights), replacement=True)
         return self._loader(self.train_set, shuffle=False, sampler=sampler)
 
