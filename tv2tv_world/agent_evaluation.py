@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 
 from tv2tv_world.agents.real_game_agent import Agent
-from tv2tv_world.atomic_file import atomic_path
+from tv2tv_world.atomic_file import atomic_path, write_json
 from tv2tv_world.dataset.agent_recording import AgentRecording
 from tv2tv_world.optional_number import optional_number
 
@@ -55,10 +54,7 @@ def play_episodes(agent: Agent, env: gym.Env, episodes: int, seed: int = 0, max_
 
 def write_agent_report(report: dict, out: str | Path) -> tuple[Path, Path]:
     """REPORT.json and a Markdown table next to it (one row per agent); both written atomically."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as temp:
-        temp.write_text(json.dumps(report, indent=1))
+    out = write_json(out, report)
     rows = [f"| {name} | {r['mean']:.2f} ± {r['std']:.2f} | {r['episodes']} | {np.mean(r['decisions']):.0f} | "
             f"{r['seconds_per_decision']:.3f} |" for name, r in report["agents"].items()]
     markdown = "\n".join([

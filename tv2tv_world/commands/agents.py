@@ -95,6 +95,21 @@ def _train_ac(args: argparse.Namespace) -> None:
     print(f"policy written to {path}")
 
 
+def _compare_agents(args: argparse.Namespace) -> None:
+    from tv2tv_world.agent_comparison import comparison_line, load_agent_report, paired_comparison
+    from tv2tv_world.atomic_file import write_json
+
+    base, new = load_agent_report(args.base), load_agent_report(args.new)
+    agents = args.agent or [name for name in new["agents"] if name in base["agents"]]
+    if not agents:
+        raise SystemExit(f"{args.base} and {args.new} have no agent in common")
+    comparisons = [paired_comparison(base, new, name) for name in agents]
+    for c in comparisons:
+        print(comparison_line(c))
+    if args.out:
+        print(f"wrote {write_json(args.out, {'base': str(args.base), 'new': str(args.new), 'agents': comparisons})}")
+
+
 def add_commands(commands) -> None:
     """Add this family's subcommands to the `tv2tv` subparsers."""
     from tv2tv_world.agents.cem_planner import SELECTIONS
@@ -170,3 +185,15 @@ def add_commands(commands) -> None:
     add_threads(train_ac)
     train_ac.add_argument("--quiet", action="store_true", help="no progress bar")
     train_ac.set_defaults(run=_train_ac)
+
+    compare = commands.add_parser(
+        "compare-agents", help="two `tv2tv agent` reports, seed by seed",
+        description="Compare two `tv2tv agent` reports on the seeds both played: per agent, the mean per-seed "
+                    "difference of return (new - base) with its standard error, and wins / losses / ties. Games "
+                    "differ far more than agents do, so a paired difference tells two agents or two world models "
+                    "apart on fewer episodes than two means and their spreads.")
+    compare.add_argument("base", help="the reference report (JSON from `tv2tv agent --out`)")
+    compare.add_argument("new", help="the report to compare against it")
+    compare.add_argument("--agent", nargs="+", default=None, help="agents to compare (default: all in both)")
+    compare.add_argument("--out", default=None, help="also write the comparison as JSON here")
+    compare.set_defaults(run=_compare_agents)
