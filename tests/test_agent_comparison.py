@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tv2tv_world.agent_comparison import ReportError, load_agent_report, paired_comparison
+from tv2tv_world.agent_comparison import ReportError, episode_returns, load_agent_report, paired_comparison
 from tv2tv_world.cli import main
 
 
@@ -17,8 +17,8 @@ def _report(first_seed: int, returns: list[float], decisions: list[int], agent: 
 
 
 def test_returns_are_paired_on_the_seeds_both_reports_played():
-    base = _report(10, [1.0, 2.0, 3.0, 4.0], [5, 6, 7, 8])  # seeds 10..13
-    new = _report(12, [5.0, 3.0, 0.0], [9, 9, 1])  # seeds 12..14: 12 and 13 are shared
+    base = episode_returns([_report(10, [1.0, 2.0], [5, 6]), _report(12, [3.0, 4.0], [7, 8])], "mpc")  # 10..13
+    new = episode_returns([_report(12, [5.0, 3.0, 0.0], [9, 9, 1])], "mpc")  # seeds 12..14: 12 and 13 are shared
     c = paired_comparison(base, new, "mpc")
     assert c["seeds"] == [12, 13] and c["episodes"] == 2
     assert (c["base_mean"], c["new_mean"], c["difference"]) == pytest.approx((3.5, 4.0, 0.5))
@@ -29,9 +29,12 @@ def test_returns_are_paired_on_the_seeds_both_reports_played():
 
 def test_reports_that_cannot_be_compared_are_named(tmp_path):
     with pytest.raises(ReportError, match="share no seed: base played 10..11, new 20..21"):
-        paired_comparison(_report(10, [1.0, 2.0], [1, 1]), _report(20, [1.0, 2.0], [1, 1]), "mpc")
-    with pytest.raises(ReportError, match="the new report has no agent 'mpc'"):
-        paired_comparison(_report(10, [1.0], [1]), _report(10, [1.0], [1], agent="random"), "mpc")
+        paired_comparison(episode_returns([_report(10, [1.0, 2.0], [1, 1])], "mpc"),
+                          episode_returns([_report(20, [1.0, 2.0], [1, 1])], "mpc"), "mpc")
+    with pytest.raises(ReportError, match="a new report has no agent 'mpc'"):
+        episode_returns([_report(10, [1.0], [1], agent="random")], "mpc", "a new")
+    with pytest.raises(ReportError, match="seed 11 is in two of the reports"):
+        episode_returns([_report(10, [1.0, 2.0], [1, 1]), _report(11, [1.0], [1])], "mpc")
     with pytest.raises(ReportError, match="no such report"):
         load_agent_report(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text("{not json")
@@ -47,7 +50,8 @@ def test_compare_agents_reads_two_runs_of_tv2tv_agent(tiny_world_model, tmp_path
         main(["agent", "--agent", "random", "--checkpoint", str(tiny_world_model), "--episodes", "3",
               "--max-decisions", "6", "--seed", str(seed), "--baselines", "--out", str(tmp_path / f"{name}.json")])
     capsys.readouterr()
-    main(["compare-agents", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(tmp_path / "c.json")])
+    main(["compare-agents", "--base", str(tmp_path / "a.json"), "--new", str(tmp_path / "b.json"), "--out",
+          str(tmp_path / "c.json")])
     assert "random over 2 shared seeds" in capsys.readouterr().out
     (c,) = json.loads((tmp_path / "c.json").read_text())["agents"]
     a, b = (json.loads((tmp_path / f"{n}.json").read_text())["agents"]["random"] for n in "ab")
@@ -56,5 +60,5 @@ def test_compare_agents_reads_two_runs_of_tv2tv_agent(tiny_world_model, tmp_path
     # the random agent draws its moves from the episode's seed: the same seed, the same game
     assert c["difference"] == 0.0 and c["ties"] == 2 and c["base_decisions"] == c["new_decisions"]
     with pytest.raises(SystemExit):
-        main(["compare-agents", str(tmp_path / "a.json"), str(tmp_path / "missing.json")])
+        main(["compare-agents", "--base", str(tmp_path / "a.json"), "--new", str(tmp_path / "missing.json")])
     assert "missing.json: no such report" in capsys.readouterr().err

@@ -27,28 +27,36 @@ def load_agent_report(path: str | Path) -> dict:
     return report
 
 
-def episode_returns(report: dict, agent: str) -> dict[int, tuple[float, int]]:
-    """seed -> (return, decisions) of `agent` in `report`."""
-    result = report["agents"][agent]
-    first = result["seeds"][0]
-    decisions = result.get("decisions", [0] * len(result["returns"]))
-    return {first + i: (float(r), int(d)) for i, (r, d) in enumerate(zip(result["returns"], decisions))}
+Games = dict[int, tuple[float, int]]  # seed -> (return, decisions) of one agent
 
 
-def paired_comparison(base: dict, new: dict, agent: str) -> dict:
-    """`agent`'s returns in `new` against `base` on the seeds both played.
+def episode_returns(reports: list[dict], agent: str, side: str = "the") -> Games:
+    """seed -> (return, decisions) of `agent` over one or more reports (say two halves of the seeds run side
+    by side); a seed in two of them is refused, an agent missing from one too."""
+    games: Games = {}
+    for report in reports:
+        if agent not in report["agents"]:
+            raise ReportError(f"{side} report has no agent {agent!r} (it has {sorted(report['agents'])})")
+        result = report["agents"][agent]
+        decisions = result.get("decisions", [0] * len(result["returns"]))
+        for i, (r, d) in enumerate(zip(result["returns"], decisions)):
+            seed = result["seeds"][0] + i
+            if seed in games:
+                raise ReportError(f"seed {seed} is in two of {side} reports; pool reports of different seeds")
+            games[seed] = (float(r), int(d))
+    return games
+
+
+def paired_comparison(base: Games, new: Games, agent: str) -> dict:
+    """`new` games of `agent` against `base` ones, on the seeds both played.
 
     Returns the seeds compared, both means, the mean per-seed difference (new - base) with its
     standard error, how many seeds new won, lost or tied, and both mean episode lengths (decisions).
     """
-    for name, report in (("base", base), ("new", new)):
-        if agent not in report["agents"]:
-            raise ReportError(f"the {name} report has no agent {agent!r} (it has {sorted(report['agents'])})")
-    a, b = episode_returns(base, agent), episode_returns(new, agent)
-    seeds = sorted(set(a) & set(b))
+    seeds = sorted(set(base) & set(new))
     if not seeds:
-        raise ReportError(f"the reports share no seed: base played {min(a)}..{max(a)}, new {min(b)}..{max(b)}")
-    base_returns, new_returns = (np.array([x[s][0] for s in seeds]) for x in (a, b))
+        raise ReportError(f"the reports share no seed: base played {min(base)}..{max(base)}, new {min(new)}..{max(new)}")
+    base_returns, new_returns = (np.array([games[s][0] for s in seeds]) for games in (base, new))
     difference = new_returns - base_returns
     error = float(difference.std(ddof=1) / np.sqrt(len(seeds))) if len(seeds) > 1 else float("nan")
     return {
@@ -56,7 +64,8 @@ def paired_comparison(base: dict, new: dict, agent: str) -> dict:
         "base_mean": float(base_returns.mean()), "new_mean": float(new_returns.mean()),
         "difference": float(difference.mean()), "standard_error": error,
         "wins": int((difference > 0).sum()), "losses": int((difference < 0).sum()), "ties": int((difference == 0).sum()),
-        "base_decisions": float(np.mean([a[s][1] for s in seeds])), "new_decisions": float(np.mean([b[s][1] for s in seeds])),
+        "base_decisions": float(np.mean([base[s][1] for s in seeds])),
+        "new_decisions": float(np.mean([new[s][1] for s in seeds])),
     }
 
 

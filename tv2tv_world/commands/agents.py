@@ -96,18 +96,19 @@ def _train_ac(args: argparse.Namespace) -> None:
 
 
 def _compare_agents(args: argparse.Namespace) -> None:
-    from tv2tv_world.agent_comparison import comparison_line, load_agent_report, paired_comparison
+    from tv2tv_world.agent_comparison import comparison_line, episode_returns, load_agent_report, paired_comparison
     from tv2tv_world.atomic_file import write_json
 
-    base, new = load_agent_report(args.base), load_agent_report(args.new)
-    agents = args.agent or [name for name in new["agents"] if name in base["agents"]]
+    base, new = [load_agent_report(p) for p in args.base], [load_agent_report(p) for p in args.new]
+    agents = args.agent or [name for name in new[0]["agents"] if all(name in r["agents"] for r in base + new)]
     if not agents:
-        raise SystemExit(f"{args.base} and {args.new} have no agent in common")
-    comparisons = [paired_comparison(base, new, name) for name in agents]
+        raise SystemExit("the base and new reports have no agent in common")
+    comparisons = [paired_comparison(episode_returns(base, name, "a base"), episode_returns(new, name, "a new"), name)
+                   for name in agents]
     for c in comparisons:
         print(comparison_line(c))
     if args.out:
-        print(f"wrote {write_json(args.out, {'base': str(args.base), 'new': str(args.new), 'agents': comparisons})}")
+        print(f"wrote {write_json(args.out, {'base': args.base, 'new': args.new, 'agents': comparisons})}")
 
 
 def add_commands(commands) -> None:
@@ -192,8 +193,9 @@ def add_commands(commands) -> None:
                     "difference of return (new - base) with its standard error, and wins / losses / ties. Games "
                     "differ far more than agents do, so a paired difference tells two agents or two world models "
                     "apart on fewer episodes than two means and their spreads.")
-    compare.add_argument("base", help="the reference report (JSON from `tv2tv agent --out`)")
-    compare.add_argument("new", help="the report to compare against it")
+    compare.add_argument("--base", nargs="+", required=True,
+                         help="the reference: JSON reports from `tv2tv agent --out` (several: pooled, e.g. halves of the seeds)")
+    compare.add_argument("--new", nargs="+", required=True, help="the reports to compare against them")
     compare.add_argument("--agent", nargs="+", default=None, help="agents to compare (default: all in both)")
     compare.add_argument("--out", default=None, help="also write the comparison as JSON here")
     compare.set_defaults(run=_compare_agents)
