@@ -91,23 +91,6 @@ def test_folder_weights_draw_each_folders_windows_as_often_as_asked(tiny_dataset
     with pytest.raises(ValueError, match="folder_weights must all be > 0"):
         EpisodeDataModule(folders, folder_weights=[1.0, 0.0])
 
-
-def test_reader_processes_give_the_same_episodes_in_the_same_order(tiny_dataset, tmp_path, monkeypatch):
-    from tv2tv_world.dataset import datamodule
-
-    monkeypatch.setattr(datamodule, "FILES_PER_JOB", 2)  # several jobs per folder, finishing in any order
-    folders = [str(tiny_dataset), str(tiny_dataset)]
-    one, two = (EpisodeDataModule(folders, window=2, val_fraction=0.2, read_workers=n) for n in (1, 2))
-    one.setup("fit")
-    two.setup("fit")
-    assert len(one.train_set.episodes) == len(two.train_set.episodes) > 2
-    for a, b in zip(one.train_set.episodes + one.val_set.episodes, two.train_set.episodes + two.val_set.episodes):
-        np.testing.assert_array_equal(a.frames, b.frames)
-        np.testing.assert_array_equal(a.actions, b.actions)
-    assert one.train_folder.tolist() == two.train_folder.tolist()
-    with pytest.raises(ValueError, match="read_workers must be >= 1"):
-        EpisodeDataModule(folders, read_workers=0)
-
 def test_pooled_folders_of_another_game_or_unpaired_latents_are_named(tiny_dataset, tmp_path):
     from tv2tv_world.dataset.collect import collect
 

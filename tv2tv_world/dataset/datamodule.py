@@ -10,12 +10,10 @@ import torch
 from einops import rearrange
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
-from tv2tv_world.dataset.format import DatasetError, Episode, Manifest, read_checked_episodes
+from tv2tv_world.dataset.format import DatasetError, Episode, Manifest, read_episode
 from tv2tv_world.dataset.latents import load_latents
-from tv2tv_world.dataset.worker_pool import worker_results
 
 SAME_GAME = ("env_id", "env_kwargs", "frame_size", "action_repeat", "action_texts")  # what pooled folders share
-FILES_PER_JOB = 256  # episodes one reader process reads and validates per job
 
 
 class EpisodeWindows(Dataset):
@@ -108,19 +106,14 @@ class EpisodeDataModule(L.LightningDataModule):
             relative to the others (one number per folder, in order; multiplies `terminal_weight`), e.g. to
             let a small folder of the states a planner visits count beside a large one of a scripted
             player's. None = every window alike.
-        read_workers: processes that read and check the episode files at setup (1 = this process);
-            reading is Python-bound (~5 ms per file here), which thousands of short branch episodes feel.
     """
 
     def __init__(self, data_dir: str | list[str], window: int = 8, batch_size: int = 16, val_fraction: float = 0.1,
                  num_workers: int = 0, seed: int = 0, latents: str | list[str] | None = None,
-                 terminal_weight: float = 1.0, folder_weights: list[float] | None = None,
-                 read_workers: int = 1):
+                 terminal_weight: float = 1.0, folder_weights: list[float] | None = None):
         super().__init__()
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-        if read_workers < 1:
-            raise ValueError(f"read_workers must be >= 1, got {read_workers}")
         if not terminal_weight > 0:
             raise ValueError(f"terminal_weight must be > 0, got {terminal_weight}")
         self.save_hyperparameters()
@@ -162,22 +155,17 @@ class EpisodeDataModule(L.LightningDataModule):
         if self.train_set is not None:
             return
         hp, name = self.hparams, ", ".join(map(str, self.folders))
-        jobs, job_folder = [], []
+        episodes, latents, fingerprints, folder_of = [], [], set(), []
         for i, (folder, manifest) in enumerate(zip(self.folders, self.manifests)):
-            files = [entry["file"] for entry in manifest.episodes]
-            for first in range(0, len(files), FILES_PER_JOB):
-                jobs.append((len(jobs), folder, manifest, files[first : first + FILES_PER_JOB]))
-                job_folder.append(i)
-        workers = min(hp.read_workers, len(jobs)) or 1
-        with worker_results(read_checked_episodes, jobs, workers) as results:
-            parts = dict(results)  # completion order -> job order
-        episodes = [episode for number in range(len(jobs)) for episode in parts[number]]
-        folder_of = [job_folder[number] for number in range(len(jobs)) for _ in parts[number]]
-        latents, fingerprints = [], set()
-        for file, manifest in zip(self.latent_files or [], self.manifests):
-            found, fingerprint = load_latents(file, [e["file"] for e in manifest.episodes])
-            latents.extend(found)
-            fingerprints.add(fingerprint)
+            for entry in manifest.episodes:
+                episode = read_episode(folder / entry["file"])
+                manifest.validate(episode, str(folder / entry["file"]))
+                episodes.append(episode)
+                folder_of.append(i)
+            if self.latent_files is not None:
+                found, fingerprint = load_latents(self.latent_files[i], [e["file"] for e in manifest.episodes])
+                latents.extend(found)
+                fingerprints.add(fingerprint)
         if not episodes:
             raise DatasetError(f"{name}: the manifest lists no episodes")
         if len(fingerprints) > 1:

@@ -172,17 +172,6 @@ def read_episode(path: str | Path) -> Episode:
     return Episode(**arrays)
 
 
-
-def read_checked_episodes(job: tuple[int, Path, Manifest, list[str]]) -> tuple[int, list[Episode]]:
-    """(job number, folder, its manifest, shard files) -> (job number, those episodes read and validated):
-    a job of the data module's reader processes."""
-    number, folder, manifest, files = job
-    episodes = []
-    for file in files:
-        episodes.append(read_episode(folder / file))
-        manifest.validate(episodes[-1], str(folder / file))
-    return number, episodes
-
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -27,22 +27,19 @@ def _single_threaded_children():
                 os.environ[key] = value
 
 
-def _start_child(initializer: Callable | None, *init_args) -> None:
+def _start_child(initializer: Callable, *init_args) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends the pool
-    if initializer is not None:
-        initializer(*init_args)
+    initializer(*init_args)
 
 
 @contextlib.contextmanager
-def worker_results(function: Callable, jobs: Iterable, workers: int, initializer: Callable | None = None,
-                   init_args: tuple = ()) -> Iterator[Iterator]:
+def worker_results(function: Callable, jobs: Iterable, workers: int, initializer: Callable,
+                   init_args: tuple) -> Iterator[Iterator]:
     """`function` over `jobs`: in this process after `initializer(*init_args)` when workers == 1, else in
     that many spawned single-threaded processes, each initialized so, results in completion order.
-    Leaving the block (done, or on an exception) ends the pool. A spawned process imports `function`'s
-    module: keep it light (a module that imports torch and Lightning costs seconds per process)."""
+    Leaving the block (done, or on an exception) ends the pool."""
     if workers == 1:
-        if initializer is not None:
-            initializer(*init_args)
+        initializer(*init_args)
         yield map(function, jobs)
         return
     with _single_threaded_children():
