@@ -66,7 +66,6 @@ def test_folders_of_one_game_are_pooled(tiny_dataset, tmp_path):
     assert {tuple(read_episode(other / e["file"]).actions) for e in Manifest.load(other).episodes} <= pooled
 
 
-
 def test_folder_weights_draw_each_folders_windows_as_often_as_asked(tiny_dataset, tmp_path):
     from tv2tv_world.dataset.collect import collect
 
@@ -90,6 +89,7 @@ def test_folder_weights_draw_each_folders_windows_as_often_as_asked(tiny_dataset
         EpisodeDataModule(folders, folder_weights=[1.0])
     with pytest.raises(ValueError, match="folder_weights must all be > 0"):
         EpisodeDataModule(folders, folder_weights=[1.0, 0.0])
+
 
 def test_pooled_folders_of_another_game_or_unpaired_latents_are_named(tiny_dataset, tmp_path):
     from tv2tv_world.dataset.collect import collect
