@@ -9,7 +9,7 @@
 #   bash scripts/gpu_on_policy.sh        # both, for a machine with no limit per command
 # A lent machine stops a command after 600 s and a session after 15 min of device time in all: run the two stages
 # as two calls on the same warm machine (data/ stays there between calls). The `mpc` games can be played beforehand
-# on a CPU and carried (small: ~75 KB a game): MPC_RECORDED="data/forage_mpc_10060 data/forage_mpc_10075" (the 30
+# on a CPU and carried (small: ~15 KB a game): MPC_RECORDED="data/forage_mpc_10060 data/forage_mpc_10075" (the 30
 # games of session 14, seeds 10060-10089: score agents on other seeds then) skips playing on the device; give both
 # stages the same MPC_RECORDED.
 # By environment variable (defaults in brackets):
