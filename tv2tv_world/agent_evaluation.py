@@ -10,7 +10,7 @@ import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 
 from tv2tv_world.agents.real_game_agent import Agent
-from tv2tv_world.atomic_file import atomic_path, write_json
+from tv2tv_world.atomic_file import write_json, write_text
 from tv2tv_world.dataset.agent_recording import AgentRecording
 from tv2tv_world.optional_number import optional_number
 
@@ -64,8 +64,7 @@ def write_agent_report(report: dict, out: str | Path) -> tuple[Path, Path]:
         "| agent | return (mean ± std) | episodes | decisions per episode | s per decision |",
         "| --- | --- | --- | --- | --- |", *rows, "", *_audit_lines(report)])
     md = out.with_suffix(".md")
-    with atomic_path(md) as temp:
-        temp.write_text(markdown)
+    write_text(md, markdown)
     return out, md
 
 

@@ -29,13 +29,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         temp.unlink(missing_ok=True)
 
 
-def write_json(path: str | Path, data) -> Path:
-    """`data` as indented JSON at `path` (its folder made if missing), written atomically."""
+def write_text(path: str | Path, text: str) -> Path:
+    """`text` at `path` (its folder made if missing), written atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temp:
-        temp.write_text(json.dumps(data, indent=1) + "\n")
+        temp.write_text(text)
     return path
+
+
+def write_json(path: str | Path, data) -> Path:
+    """`data` as indented JSON at `path` (its folder made if missing), written atomically."""
+    return write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def remove_stale_temps(folder: str | Path) -> list[Path]:

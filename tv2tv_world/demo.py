@@ -15,7 +15,7 @@ import numpy as np
 
 from tv2tv_world.agents.cem_planner import PlannerConfig
 from tv2tv_world.agents.make_agent import AgentSettings, make_agent
-from tv2tv_world.atomic_file import atomic_path
+from tv2tv_world.atomic_file import atomic_path, write_text
 from tv2tv_world.line_plot import line_plot
 
 DEMO_HORIZONS = (1, 4, 8, 16, 32)
@@ -78,8 +78,7 @@ def run_demo(checkpoint: str = "forage", out: str | Path = "demo", decisions: in
     with atomic_path(out / "psnr.png") as temp:
         line_plot(temp, {"imagined vs real (open loop)": per_decision}, "decision (chunk)", "PSNR dB",
                   "demo: PSNR of the imagined frames over the horizon")
-    with atomic_path(out / "report.md") as temp:
-        temp.write_text(_markdown(report, paths))
+    write_text(out / "report.md", _markdown(report, paths))
     return report
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from tv2tv_world.action_probe import ActionProbe
-from tv2tv_world.atomic_file import atomic_path, write_json
+from tv2tv_world.atomic_file import atomic_path, write_json, write_text
 from tv2tv_world.line_plot import line_plot
 from tv2tv_world.optional_number import optional_number
 
@@ -24,8 +24,7 @@ def write_report(report: dict, probe: ActionProbe, out: str | Path) -> dict[str,
     """Write every file of the report atomically; returns their paths."""
     paths = report_paths(out)
     write_json(paths["json"], report)
-    with atomic_path(paths["markdown"]) as temp:
-        temp.write_text(markdown_summary(report))
+    write_text(paths["markdown"], markdown_summary(report))
     with atomic_path(paths["plot"]) as temp:
         line_plot(temp, {"imagined vs real": report["psnr_curve"], "tokenizer ceiling": [report["tokenizer_psnr"]] * report["horizon"]},
                   "horizon (chunks)", "PSNR dB", f"{Path(report['checkpoint']).name}: PSNR over horizon")

@@ -110,15 +110,14 @@ def _bundle(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from tv2tv_world.atomic_file import atomic_path, write_json
+    from tv2tv_world.atomic_file import write_json, write_text
     from tv2tv_world.bench import bench_table, run_bench
 
     torch_threads(args.threads)
     result = run_bench(args.checkpoint, quick=args.quick, device=args.device)
     table = bench_table(result)
     out = write_json(args.out, result)
-    with atomic_path(out.with_suffix(".md")) as temp:
-        temp.write_text(table)
+    write_text(out.with_suffix(".md"), table)
     print(table)
     print(f"wrote {out} and {out.with_suffix('.md')}")
 
