@@ -16,6 +16,7 @@ from gymnasium import spaces
 
 from tv2tv_world.envs.decision_repeat import DecisionRepeat
 from tv2tv_world.envs.make import make_game
+from tv2tv_world.latent_end_head import with_end_head
 from tv2tv_world.sampler import Sampler, SamplerConfig, StepResult
 from tv2tv_world.vae_module import to_uint8, to_unit
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel, load_world_model
@@ -165,6 +166,7 @@ class ImaginationEnv(gym.Env):
             raise gym.error.ResetNeeded("the episode has ended (terminated or truncated): call reset() before step()")
         text = self.action_text(action)
         result: StepResult = self.sampler.step(self._ctx, [text], generator=self._generator)
+        termination = self.end_probability(torch.from_numpy(self._latent)[None], result.texts, result.termination)
         self._latent = result.latents[0].cpu().numpy()
         frames = None
         if self.observation == "rgb" or self.render_mode is not None:  # latents alone: no pixels decoded
@@ -173,7 +175,7 @@ class ImaginationEnv(gym.Env):
             frames = rearrange(to_uint8(chunk), "c r h w -> r h w c").numpy()
         self._frame = None if frames is None else frames[-1]
         self._steps += 1
-        probability = float(result.termination[0])
+        probability = float(termination[0])
         terminated, truncated = probability > self.termination_threshold, self._steps >= self.horizon
         self._done = terminated or truncated
         info = {"text": result.texts[0], "model_text": result.texts[0] if bool(result.wrote_text[0]) else None,
@@ -217,6 +219,17 @@ class ImaginationEnv(gym.Env):
         if len(action.encode("utf-8")) > self.max_text_bytes:
             raise ValueError(f"action text is {len(action.encode('utf-8'))} UTF-8 bytes; the limit is {self.max_text_bytes}")
         return action or None
+
+    def end_probability(self, before: torch.Tensor, texts: list[str], probability: torch.Tensor) -> torch.Tensor:
+        """The chance that each step ended the game: the latent end head's where the checkpoint has one and the
+        step's text is one of the game's actions, else the trunk's head (`probability`, (n,)).
+
+        before: (n, c, h, w) the latents on screen before the step (what the end head reads).
+        """
+        head = self.loaded.end_head
+        if head is None:
+            return probability
+        return with_end_head(probability, head.end_probability(before.to(self.loaded.device), texts))
 
     def anchor_chunk(self, frames) -> torch.Tensor:
         """(h, w, 3) or (r, h, w, 3) uint8 -> (1, 3, r, h, w) in [-1, 1]; a single frame is repeated."""

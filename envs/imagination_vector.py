@@ -52,6 +52,7 @@ class ImaginationVectorEnv(VectorEnv):
         self._steps = np.zeros(num_envs, np.int64)
         self._autoreset = np.zeros(num_envs, bool)
         self._observations = None
+        self._latents = None  # (n, c, h, w) each sub-env's newest latent on the CPU, what the latent end head reads
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
         super().reset(seed=seed[0] if isinstance(seed, (list, tuple)) else seed)
@@ -63,6 +64,7 @@ class ImaginationVectorEnv(VectorEnv):
         if anchors is None:
             anchors, frames = self._starts(range(self.num_envs), seeds)
         self._ctx = self.sampler.start(anchors)
+        self._latents = anchors.cpu()
         self._steps[:] = 0
         self._autoreset[:] = False
         self._observations = self._observe(frames, anchors)
@@ -87,14 +89,19 @@ class ImaginationVectorEnv(VectorEnv):
                 with torch.no_grad():
                     frames = self.vae.decode(latents)  # (a, 3, r, h, w)
                 observations[active] = self._observe(frames[:, :, -1], latents)
-            rewards[active] = result.reward[torch.from_numpy(active)].numpy()
-            probability[active] = result.termination[torch.from_numpy(active)].numpy()
+            on = torch.from_numpy(active)
+            termination = self.single.end_probability(self._latents[on], [t for t, a in zip(result.texts, active) if a],
+                                                      result.termination[on])
+            self._latents[on] = latents.cpu()
+            rewards[active] = result.reward[on].numpy()
+            probability[active] = termination.numpy()
             terminated = active & (probability > self.single.termination_threshold)
             texts = result.texts
         if resetting.any():
             streams = np.flatnonzero(resetting).tolist()
             anchors, frames = self._starts(streams, [None] * len(streams))
             self._ctx.restart_streams(streams, self.sampler.start(anchors))
+            self._latents[torch.from_numpy(resetting)] = anchors.cpu()
             observations[resetting] = self._observe(frames, anchors)
             self._steps[resetting] = 0
         self._steps[active] += 1

@@ -14,6 +14,7 @@ on 5,700 0.74 (session 10); refit to read BOF and EOF, on 3,200 states, 0.84 (se
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,7 @@ class CounterfactualEnds:
     """n recorded states, each with every one of the game's a actions tried."""
 
     states: torch.Tensor  # (n, a, d) the hidden states the termination head reads (BOF, EOF or both), per action
-    head: torch.Tensor  # (n, a) the current termination head's probabilities
+    head: torch.Tensor  # (n, a) the end probabilities the imagination env reports (see `counterfactual_ends`)
     ends: torch.Tensor  # (n, a) bool: the action ends the game in the real game
     taken: torch.Tensor  # (n,) the recorded action
 
@@ -60,10 +61,37 @@ class CounterfactualEnds:
         return f"{tried}; " + ", ".join(changes)
 
 
-def _replayable_game(loaded: LoadedWorldModel, folder: Path, manifest: Manifest):
-    if loaded.game["env_id"] != manifest.env_id:
-        raise DatasetError(f"{folder} holds {manifest.env_id} episodes; the model plays {loaded.game['env_id']}")
-    return replayable_game(folder, manifest)
+def tried_actions(folder: str | Path, env_id: str, limit: int) -> Iterator[tuple[np.ndarray, list[bool], int]]:
+    """Replay the first `limit` decisions of `folder`'s episodes (in order) and try every action at each.
+
+    Yields, per decision: the newest real frames before it ((r, h, w, 3) uint8, or the reset's
+    one (h, w, 3) frame at an episode's start), whether each action ends the game there, and
+    the recorded action. `env_id`: the game the caller models; another game's folder is refused.
+    """
+    folder = Path(folder)
+    manifest = Manifest.load(folder)
+    if env_id != manifest.env_id:
+        raise DatasetError(f"{folder} holds {manifest.env_id} episodes; the model plays {env_id}")
+    real, copy = replayable_game(folder, manifest), replayable_game(folder, manifest)
+    copy.reset(seed=0)
+    n_actions, count = copy.action_space.n, 0
+    for entry in manifest.episodes:
+        episode = read_episode(folder / entry["file"])
+        observation, info = real.reset(seed=entry["seed"])
+        for t, action in enumerate(episode.actions[: limit - count]):
+            saved = real.unwrapped.get_state()
+            outcome = []
+            for a in range(n_actions):
+                copy.unwrapped.set_state(saved)
+                outcome.append(bool(copy.step(a)[2]))
+            yield info.get("frames", observation), outcome, int(action)
+            observation, _, terminated, _, info = real.step(int(action))
+            if bool(terminated) != bool(episode.terminated[t]):
+                raise DatasetError(f"{folder / entry['file']} does not replay from seed {entry['seed']} "
+                                   f"(decision {t}): recorded by another version of {manifest.env_id}?")
+        count += min(len(episode.actions), limit - count)
+        if count >= limit:
+            break
 
 
 @torch.no_grad()
@@ -71,8 +99,11 @@ def counterfactual_ends(loaded: LoadedWorldModel, folders: list[str | Path], lim
                         guidance: float = SamplerConfig.guidance) -> CounterfactualEnds:
     """The first `limit` decisions of each folder's episodes (in order), every action tried at each.
 
-    flow_steps, guidance: how each action's chunk is imagined, when the head reads its EOF
-    (`mpc`'s settings); a head that reads only BOF never sees the chunk, drawn then in one step.
+    `head` is the end probability the imagination env reports for each action's first step (the
+    latent end head's where the checkpoint has one, else the termination head's); `states` what
+    the termination head reads, to refit it. flow_steps, guidance: how each action's chunk is
+    imagined, when the head reads its EOF (`mpc`'s settings); a head that reads only BOF never
+    sees the chunk, drawn then in one step.
     """
     if loaded.game is None:
         raise ValueError(f"{loaded.path}: the checkpoint does not name its game, so its actions cannot be tried")
@@ -81,39 +112,18 @@ def counterfactual_ends(loaded: LoadedWorldModel, folders: list[str | Path], lim
     imagination = ImaginationVectorEnv(n_actions, loaded, observation="latent", termination_threshold=1.0,
                                        flow_steps=flow_steps if reads_chunk else 1, guidance=guidance,
                                        horizon=10**9, shared_noise=True)
-    states, ends, taken = [], [], []
+    states, probabilities, ends, taken = [], [], [], []
     with termination_head_inputs(loaded) as captured:
-        for folder in map(Path, folders):
-            manifest = Manifest.load(folder)
-            real, copy = _replayable_game(loaded, folder, manifest), _replayable_game(loaded, folder, manifest)
-            copy.reset(seed=0)
-            count = 0
-            for entry in manifest.episodes:
-                episode = read_episode(folder / entry["file"])
-                observation, info = real.reset(seed=entry["seed"])
-                for t, action in enumerate(episode.actions[: limit - count]):
-                    saved = real.unwrapped.get_state()
-                    outcome = []
-                    for a in range(n_actions):
-                        copy.unwrapped.set_state(saved)
-                        outcome.append(bool(copy.step(a)[2]))
-                    imagination.reset(seed=0, options={"frames": info.get("frames", observation)})
-                    captured.clear()
-                    imagination.step(np.arange(n_actions))
-                    states.append(captured[-1][:n_actions].float().cpu())
-                    ends.append(outcome)
-                    taken.append(int(action))
-                    observation, _, terminated, _, info = real.step(int(action))
-                    if bool(terminated) != bool(episode.terminated[t]):
-                        raise DatasetError(f"{folder / entry['file']} does not replay from seed {entry['seed']} "
-                                           f"(decision {t}): recorded by another version of {manifest.env_id}?")
-                count += min(len(episode.actions), limit - count)
-                if count >= limit:
-                    break
-    stacked = torch.stack(states)
-    head_device = loaded.model.termination_head.weight.device  # the states were gathered on the CPU
-    head = torch.sigmoid(loaded.model.termination_head(stacked.to(head_device)).squeeze(-1)).cpu()
-    return CounterfactualEnds(stacked, head, torch.tensor(ends), torch.tensor(taken))
+        for folder in folders:
+            for frames, outcome, action in tried_actions(folder, loaded.game["env_id"], limit):
+                imagination.reset(seed=0, options={"frames": frames})
+                captured.clear()
+                info = imagination.step(np.arange(n_actions))[4]
+                states.append(captured[-1][:n_actions].float().cpu())
+                probabilities.append(torch.from_numpy(info["termination_probability"]).float())
+                ends.append(outcome)
+                taken.append(action)
+    return CounterfactualEnds(torch.stack(states), torch.stack(probabilities), torch.tensor(ends), torch.tensor(taken))
 
 
 def end_ranking(probability: torch.Tensor, ends: torch.Tensor) -> dict:

@@ -9,6 +9,7 @@ import torch
 
 from tv2tv_world.bundle import dequantize, resolve_checkpoint
 from tv2tv_world.checkpoint import CheckpointError, load_checkpoint, module_state
+from tv2tv_world.latent_end_head import LatentEndHead
 from tv2tv_world.mot import MoTConfig
 from tv2tv_world.text_tokenizer import ByteTokenizer
 from tv2tv_world.video_vae import VideoVAE
@@ -22,7 +23,8 @@ class LoadedWorldModel:
     `game` has env_id, env_kwargs, action_texts, action_repeat, frame_size and fps (None when
     trained without a dataset manifest); `text_mode` is "per_step" or "prompt"; `train_window`
     the decisions per training sample (None if unknown): rollouts keep at most that many
-    steps after the anchor in context, the longest streams the model has seen.
+    steps after the anchor in context, the longest streams the model has seen; `end_head` the
+    latent end head (`tv2tv fit-end-head`) when the checkpoint carries one.
     """
 
     model: WorldModel
@@ -31,6 +33,7 @@ class LoadedWorldModel:
     text_mode: str
     path: Path
     train_window: int | None = None
+    end_head: LatentEndHead | None = None
 
     @property
     def device(self) -> torch.device:
@@ -58,11 +61,12 @@ def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> Lo
         model = WorldModel(MoTConfig(**meta["mot_config"]), FlowConfig(**flow),
                            ByteTokenizer.from_dict(meta["tokenizer"]))
         model.load_state_dict(module_state(checkpoint, "model"))
+        end_head = LatentEndHead.from_dict(meta["latent_end_head"]).to(device) if "latent_end_head" in meta else None
     except (KeyError, TypeError, RuntimeError, ValueError) as err:
         raise _inconsistent(path, "world-model checkpoint", err) from None
     window = checkpoint.get("datamodule_hyper_parameters", {}).get("window")
     return LoadedWorldModel(model.to(device).eval(), vae.to(device).eval(), meta.get("game"), meta.get("text_mode", "per_step"), path,
-                            int(window) if window else None)
+                            int(window) if window else None, end_head)
 
 
 def load_tokenizer(path: str | Path) -> VideoVAE:

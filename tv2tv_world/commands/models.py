@@ -1,4 +1,4 @@
-"""`tv2tv evaluate-vae`, `evaluate`, `evaluate-ends`, `refit-termination`, `bundle` and `bench`: what a trained
+"""`tv2tv evaluate-vae`, `evaluate`, `evaluate-ends`, `refit-termination`, `fit-end-head`, `bundle` and `bench`: what a trained
 model is worth, and how fast it runs."""
 
 from __future__ import annotations
@@ -92,6 +92,33 @@ def _refit_termination(args: argparse.Namespace) -> None:
     for name, folders, found in fitted + heldout:
         print(f"{name} {', '.join(folders)}: {found.compare(weight, bias)}")
     print(f"wrote {write_with_termination_head(args.checkpoint, weight, bias, args.out, args.head_reads)}")
+
+
+def _fit_end_head(args: argparse.Namespace) -> None:
+    import time
+
+    from tv2tv_world.end_head_fit import end_examples, fit_end_head, head_ranking, write_with_end_head
+    from tv2tv_world.world_model_checkpoint import load_world_model
+
+    torch_threads(args.threads)
+    began = time.perf_counter()
+    loaded = load_world_model(args.checkpoint)
+    latents, ends = end_examples(loaded, args.data, args.limit)
+    print(f"fit on {', '.join(args.data)}: {len(ends)} states, {int(ends.sum())} deadly actions "
+          f"({time.perf_counter() - began:.0f} s to replay and encode)")
+    heldout = end_examples(loaded, args.heldout, args.limit) if args.heldout else None
+
+    def log(epoch: int, loss: float) -> None:
+        if epoch % 5 == 4 or epoch == args.epochs - 1:
+            print(f"epoch {epoch + 1}/{args.epochs}: loss {loss:.4f} ({time.perf_counter() - began:.0f} s)", flush=True)
+
+    head = fit_end_head(latents, ends, loaded.game["action_texts"], epochs=args.epochs, seed=args.seed, log=log)
+    report = {"checkpoint": str(args.checkpoint), "data": args.data, "fit": head_ranking(head, latents, ends)}
+    if heldout is not None:
+        report.update(heldout_data=args.heldout, heldout=head_ranking(head, *heldout))
+    report["seconds"] = round(time.perf_counter() - began, 1)
+    print(json.dumps(report, indent=1))
+    print(f"wrote {write_with_end_head(args.checkpoint, head, args.out)}")
 
 
 def _bundle(args: argparse.Namespace) -> None:
@@ -203,6 +230,25 @@ def add_commands(commands) -> None:
     add_sampling(refit, flow_steps=4)
     add_threads(refit)
     refit.set_defaults(run=_refit_termination)
+
+    end_head = commands.add_parser(
+        "fit-end-head", help="fit a latent end head: which action ends the game, read from the newest chunk",
+        description="Replay recorded episodes in the real game (games that save their state), try every action at "
+                    "each decision, encode the real chunk before it with the model's tokenizer, and fit a small CNN "
+                    "that reads that latent and gives each action's chance of ending the game next decision. The "
+                    "trunk is untouched; the checkpoint is written again to OUT with the head, and imagination envs "
+                    "made from OUT take their end probability from it for the game's action texts.",
+    )
+    end_head.add_argument("--checkpoint", required=True, help="a world-model checkpoint from tv2tv fit, or a bundled name")
+    end_head.add_argument("--data", nargs="+", required=True,
+                          help="dataset folders whose episodes replay from their seeds (tv2tv collect, tv2tv agent --record)")
+    end_head.add_argument("--heldout", nargs="+", default=None, help="also score the head on these folders (held-out seeds)")
+    end_head.add_argument("--out", required=True, help="the checkpoint to write")
+    end_head.add_argument("--limit", type=int, default=100_000, help="at most this many decisions per folder (default: 100000)")
+    end_head.add_argument("--epochs", type=int, default=30, help="passes over the states (default: 30)")
+    end_head.add_argument("--seed", type=int, default=0)
+    add_threads(end_head)
+    end_head.set_defaults(run=_fit_end_head)
 
     bundle = commands.add_parser(
         "bundle", help="ship a world model inside the package (int8/fp16), loadable by name",

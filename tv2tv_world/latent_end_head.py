@@ -1,0 +1,95 @@
+"""Which action ends the game, read from the newest chunk's latent: a small CNN beside the world model's heads.
+
+The world model's termination head reads the transformer's BOF state, which must learn from a
+few hundred recorded deaths where the sprites are. A planner asks a narrower, local question:
+given the chunk on screen now, which of the game's actions ends the game in the next decision?
+This head answers it from the chunk's latent (c, h, w) alone, for every action at once, with
+the locality of a CNN, and is fitted on states where every action was tried in the real game
+(`tv2tv fit-end-head`; the labels cost nothing but replays). When a checkpoint carries one, the
+imagination envs take their end probability from it for the game's own action texts (any
+other text falls back to the trunk's head), at the first step from the real chunk and after
+that from the imagined ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from einops import rearrange
+from torch import nn
+
+
+@dataclass
+class LatentEndHeadConfig:
+    """The latent it reads and the actions it judges."""
+
+    latent_channels: int
+    latent_size: int
+    action_texts: tuple[str, ...]
+    width: int = 64  # channels of the three 3x3 convolutions
+    hidden: int = 256  # the dense layer before the per-action logits
+
+    def __post_init__(self):
+        self.action_texts = tuple(self.action_texts)
+        if not self.action_texts or not all(isinstance(t, str) and t for t in self.action_texts):
+            raise ValueError(f"action_texts must be non-empty strings, got {self.action_texts!r}")
+        for name in ("latent_channels", "latent_size", "width", "hidden"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+class LatentEndHead(nn.Module):
+    """(n, c, h, w) standardised chunk latents -> (n, a) logits that each action ends the game next decision."""
+
+    def __init__(self, cfg: LatentEndHeadConfig):
+        super().__init__()
+        self.cfg = cfg
+        w = cfg.width
+        self.convs = nn.Sequential(
+            nn.Conv2d(cfg.latent_channels, w, 3, padding=1), nn.GELU(),
+            nn.Conv2d(w, w, 3, padding=1), nn.GELU(),
+            nn.Conv2d(w, w, 3, padding=1), nn.GELU(),
+        )
+        self.dense = nn.Sequential(nn.Linear(w * cfg.latent_size**2, cfg.hidden), nn.GELU(),
+                                   nn.Linear(cfg.hidden, len(cfg.action_texts)))
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        expected = (self.cfg.latent_channels, self.cfg.latent_size, self.cfg.latent_size)
+        if latents.ndim != 4 or tuple(latents.shape[1:]) != expected:
+            raise ValueError(f"expected latents of shape (n, {', '.join(map(str, expected))}), got {tuple(latents.shape)}")
+        return self.dense(rearrange(self.convs(latents), "n c h w -> n (c h w)"))
+
+    @torch.no_grad()
+    def end_probability(self, latents: torch.Tensor, texts: list[str | None]) -> torch.Tensor:
+        """The chance that each stream's step ends the game: (n, c, h, w) latents before the step, n texts -> (n,).
+
+        NaN where a text is not one of the game's action texts (the caller keeps the trunk's head there).
+        """
+        if len(texts) != len(latents):
+            raise ValueError(f"got {len(texts)} texts for {len(latents)} latents")
+        index = {text: i for i, text in enumerate(self.cfg.action_texts)}
+        known = torch.tensor([t in index for t in texts])
+        probability = torch.full((len(texts),), float("nan"))
+        if known.any():
+            rows = torch.nonzero(known).flatten()
+            logits = self(latents[rows.to(latents.device)].float()).cpu()
+            actions = torch.tensor([index[texts[i]] for i in rows.tolist()])
+            probability[rows] = torch.sigmoid(logits[torch.arange(len(rows)), actions])
+        return probability
+
+    def to_dict(self) -> dict:
+        """Config and weights, as plain data a `weights_only` load reads back."""
+        config = {**asdict(self.cfg), "action_texts": list(self.cfg.action_texts)}
+        return {"config": config, "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LatentEndHead:
+        head = cls(LatentEndHeadConfig(**data["config"]))
+        head.load_state_dict(data["state_dict"])
+        return head.eval()
+
+
+def with_end_head(probability: torch.Tensor, head_probability: torch.Tensor) -> torch.Tensor:
+    """(n,) the trunk's end probabilities, with the latent head's (n,) wherever it judged the step (not NaN)."""
+    return torch.where(torch.isnan(head_probability), probability, head_probability)
