@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tv2tv_world.bundle import write_bundle
 from tv2tv_world.cli import main
 from tv2tv_world.counterfactual_ends import counterfactual_ends
 from tv2tv_world.dataset.collect import collect
@@ -86,6 +87,13 @@ def test_fit_end_head_writes_a_checkpoint_whose_envs_read_their_ends_from_it(tin
     assert after.end_head.cfg.action_texts == tuple(after.game["action_texts"])
     for name, value in before.model.state_dict().items():  # the trunk and its heads are untouched
         assert torch.equal(value, after.model.state_dict()[name]), name
+
+    bundled = load_world_model(write_bundle(out, tmp_path / "bundle.pt"))  # the head travels in fp16
+    probe = torch.randn(4, *_head_shape(after.end_head))
+    with torch.no_grad():
+        torch.testing.assert_close(torch.sigmoid(bundled.end_head(probe)), torch.sigmoid(after.end_head(probe)),
+                                   atol=5e-3, rtol=0)
+    assert bundled.end_head.dense[0].weight.dtype == torch.float32
 
     # evaluate-ends reports what the env reports: now the head on the real chunk before each decision
     latents, ends = end_examples(after, [data], limit=40)

@@ -64,9 +64,14 @@ def write_bundle(checkpoint_path: str | Path, out: str | Path, extra: dict | Non
             state[name], scales[name] = quantize(value)
         else:
             state[name] = value.half() if value.is_floating_point() else value
+    meta = dict(checkpoint["tv2tv"])
+    if "latent_end_head" in meta:  # the end head travels in fp16 (loaded back into fp32 weights)
+        head = meta["latent_end_head"]
+        meta["latent_end_head"] = {**head, "state_dict": {k: v.half() if v.is_floating_point() else v
+                                                          for k, v in head["state_dict"].items()}}
     bundle = {
-        "tv2tv": {**checkpoint["tv2tv"], "bundle": {"source": str(checkpoint_path), "step": checkpoint.get("global_step"),
-                                                     **(extra or {})}},
+        "tv2tv": {**meta, "bundle": {"source": str(checkpoint_path), "step": checkpoint.get("global_step"),
+                                     **(extra or {})}},
         "state_dict": state,
         "quantized_scales": scales,
         "datamodule_hyper_parameters": {"window": checkpoint.get("datamodule_hyper_parameters", {}).get("window")},
