@@ -22,12 +22,8 @@ TEXTS = ("wait", "move up", "move down")
 @torch.no_grad()
 def _head_says(head: LatentEndHead, latents, actions) -> np.ndarray:
     """The head's end probability (n,) for each of n latents (n, c, h, w) and its action."""
-    logits = head(torch.as_tensor(latents).reshape(-1, *_head_shape(head)))
+    logits = head(torch.as_tensor(latents).reshape(-1, *head.cfg.latent_shape))
     return torch.sigmoid(logits[torch.arange(len(logits)), torch.as_tensor(actions).reshape(-1)]).numpy()
-
-
-def _head_shape(head: LatentEndHead) -> tuple[int, int, int]:
-    return head.cfg.latent_channels, head.cfg.latent_size, head.cfg.latent_size
 
 
 def _synthetic(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,7 +86,7 @@ def test_fit_end_head_writes_a_checkpoint_whose_envs_read_their_ends_from_it(tin
         assert torch.equal(value, after.model.state_dict()[name]), name
 
     bundled = load_world_model(write_bundle(out, tmp_path / "bundle.pt"))  # the head travels in fp16
-    probe = torch.randn(4, *_head_shape(after.end_head))
+    probe = torch.randn(4, *after.end_head.cfg.latent_shape)
     with torch.no_grad():
         torch.testing.assert_close(torch.sigmoid(bundled.end_head(probe)), torch.sigmoid(after.end_head(probe)),
                                    atol=5e-3, rtol=0)

@@ -47,11 +47,8 @@ class CounterfactualEnds:
         return self.states.flatten(0, 1), self.ends.flatten()
 
     def report(self) -> dict:
-        """How the current head tells deadly actions from safe ones (`end_ranking`), with the counts and mean
-        probabilities behind it."""
-        return {**end_ranking(self.head, self.ends), "states": len(self.ends), "actions": self.ends.shape[1],
-                "deadly": int(self.ends.sum()), "mean_p_deadly": float(self.head[self.ends].mean()),
-                "mean_p_safe": float(self.head[~self.ends].mean())}
+        """How the current head tells deadly actions from safe ones (`end_report`)."""
+        return end_report(self.head, self.ends)
 
     def compare(self, weight: torch.Tensor, bias: torch.Tensor) -> str:
         """How the current head and a refit one (weight (d,), bias ()) tell deadly actions from safe ones."""
@@ -126,6 +123,14 @@ def counterfactual_ends(loaded: LoadedWorldModel, folders: list[str | Path], lim
                 ends.append(outcome)
                 taken.append(action)
     return CounterfactualEnds(torch.stack(states), torch.stack(probabilities), torch.tensor(ends), torch.tensor(taken))
+
+
+def end_report(probability: torch.Tensor, ends: torch.Tensor) -> dict:
+    """(n, a) end probabilities and real ends -> `end_ranking`, with the counts and mean probabilities behind it
+    (`mean_p_deadly` None when no action ends the game)."""
+    return {**end_ranking(probability, ends), "states": len(ends), "actions": ends.shape[1], "deadly": int(ends.sum()),
+            "mean_p_deadly": float(probability[ends].mean()) if ends.any() else None,
+            "mean_p_safe": float(probability[~ends].mean())}
 
 
 def end_ranking(probability: torch.Tensor, ends: torch.Tensor) -> dict:

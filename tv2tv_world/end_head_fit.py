@@ -19,7 +19,7 @@ from torch import nn
 from tv2tv_world.atomic_file import atomic_path
 from tv2tv_world.bundle import resolve_checkpoint
 from tv2tv_world.checkpoint import load_checkpoint
-from tv2tv_world.counterfactual_ends import end_ranking, tried_actions
+from tv2tv_world.counterfactual_ends import end_report, tried_actions
 from tv2tv_world.envs.imagination import anchor_chunk
 from tv2tv_world.latent_end_head import LatentEndHead, LatentEndHeadConfig
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel
@@ -87,11 +87,8 @@ def fit_end_head(latents: torch.Tensor, ends: torch.Tensor, action_texts: list[s
 
 @torch.no_grad()
 def head_ranking(head: LatentEndHead, latents: torch.Tensor, ends: torch.Tensor) -> dict:
-    """How the head tells a state's deadly actions from its safe ones (`end_ranking`), with mean probabilities."""
-    probability = torch.sigmoid(head(latents))
-    return {**end_ranking(probability, ends), "states": len(ends), "deadly": int(ends.sum()),
-            "mean_p_deadly": float(probability[ends].mean()) if ends.any() else None,
-            "mean_p_safe": float(probability[~ends].mean())}
+    """How the head tells a state's deadly actions from its safe ones, latents (n, c, h, w), ends (n, a): `end_report`."""
+    return end_report(torch.sigmoid(head(latents)), ends)
 
 
 def write_with_end_head(checkpoint: str | Path, head: LatentEndHead, out: str | Path) -> Path:

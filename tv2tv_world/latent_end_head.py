@@ -30,6 +30,11 @@ class LatentEndHeadConfig:
     width: int = 64  # channels of the three 3x3 convolutions
     hidden: int = 256  # the dense layer before the per-action logits
 
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        """(c, h, w) of one latent the head reads."""
+        return self.latent_channels, self.latent_size, self.latent_size
+
     def __post_init__(self):
         self.action_texts = tuple(self.action_texts)
         if not self.action_texts or not all(isinstance(t, str) and t for t in self.action_texts):
@@ -55,7 +60,7 @@ class LatentEndHead(nn.Module):
                                    nn.Linear(cfg.hidden, len(cfg.action_texts)))
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        expected = (self.cfg.latent_channels, self.cfg.latent_size, self.cfg.latent_size)
+        expected = self.cfg.latent_shape
         if latents.ndim != 4 or tuple(latents.shape[1:]) != expected:
             raise ValueError(f"expected latents of shape (n, {', '.join(map(str, expected))}), got {tuple(latents.shape)}")
         return self.dense(rearrange(self.convs(latents), "n c h w -> n (c h w)"))
