@@ -133,6 +133,8 @@ class ImaginationEnv(gym.Env):
         self._generator = torch.Generator()
         self._frame: np.ndarray | None = None
         self._latent: np.ndarray | None = None
+        self._start_latent: np.ndarray | None = None  # the real chunk's latent at reset (a two-decision end head reads it)
+        self._first_text: str | None = None  # the first step's text since reset
         self._steps, self._done = 0, True
         self._window = None
 
@@ -152,8 +154,8 @@ class ImaginationEnv(gym.Env):
             anchor = self.loaded.vae.encode(chunk.to(self.loaded.device)).cpu()  # (1, c, h, w)
         self._ctx = self.sampler.start(anchor)
         self._frame = rearrange(to_uint8(chunk[0, :, -1]), "c h w -> h w c").numpy()
-        self._latent = anchor[0].numpy()
-        self._steps, self._done = 0, False
+        self._latent = self._start_latent = anchor[0].numpy()
+        self._first_text, self._steps, self._done = None, 0, False
         info = {"text": None, "model_text": None, "frames": rearrange(to_uint8(chunk[0]), "c r h w -> r h w c").numpy()}
         if self.render_mode == "human":
             self.render()
@@ -166,7 +168,11 @@ class ImaginationEnv(gym.Env):
             raise gym.error.ResetNeeded("the episode has ended (terminated or truncated): call reset() before step()")
         text = self.action_text(action)
         result: StepResult = self.sampler.step(self._ctx, [text], generator=self._generator)
-        termination = self.end_probability(torch.from_numpy(self._latent)[None], result.texts, result.termination)
+        termination = self.end_probability(torch.from_numpy(self._latent)[None], result.texts, result.termination,
+                                           torch.from_numpy(self._start_latent)[None],
+                                           [self._first_text if self._steps == 1 else None])
+        if self._steps == 0:
+            self._first_text = result.texts[0]
         self._latent = result.latents[0].cpu().numpy()
         frames = None
         if self.observation == "rgb" or self.render_mode is not None:  # latents alone: no pixels decoded
@@ -220,16 +226,20 @@ class ImaginationEnv(gym.Env):
             raise ValueError(f"action text is {len(action.encode('utf-8'))} UTF-8 bytes; the limit is {self.max_text_bytes}")
         return action or None
 
-    def end_probability(self, before: torch.Tensor, texts: list[str], probability: torch.Tensor) -> torch.Tensor:
+    def end_probability(self, before: torch.Tensor, texts: list[str], probability: torch.Tensor,
+                        starts: torch.Tensor, first_texts: list[str | None]) -> torch.Tensor:
         """The chance that each step ended the game: the latent end head's where the checkpoint has one and the
         step's text is one of the game's actions, else the trunk's head (`probability`, (n,)).
 
-        before: (n, c, h, w) the latents on screen before the step (what the end head reads).
+        before: (n, c, h, w) the latents on screen before the step (what the end head reads); starts: (n, c, h, w)
+        the real chunks the streams started from, and first_texts their first step's text where this step is the
+        second since then, else None (a two-decision end head judges those steps from the real chunk).
         """
         head = self.loaded.end_head
         if head is None:
             return probability
-        return with_end_head(probability, head.end_probability(before.to(self.loaded.device), texts))
+        device = self.loaded.device
+        return with_end_head(probability, head.end_probability(before.to(device), texts, starts.to(device), first_texts))
 
     def anchor_chunk(self, frames) -> torch.Tensor:
         """(h, w, 3) or (r, h, w, 3) uint8 -> (1, 3, r, h, w) in [-1, 1]; a single frame is repeated."""

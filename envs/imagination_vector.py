@@ -53,6 +53,8 @@ class ImaginationVectorEnv(VectorEnv):
         self._autoreset = np.zeros(num_envs, bool)
         self._observations = None
         self._latents = None  # (n, c, h, w) each sub-env's newest latent on the CPU, what the latent end head reads
+        self._start_latents = None  # (n, c, h, w) the real chunks they started from (a two-decision end head reads them)
+        self._first_texts: list[str | None] = [None] * num_envs  # each sub-env's first step's text since its start
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
         super().reset(seed=seed[0] if isinstance(seed, (list, tuple)) else seed)
@@ -64,7 +66,8 @@ class ImaginationVectorEnv(VectorEnv):
         if anchors is None:
             anchors, frames = self._starts(range(self.num_envs), seeds)
         self._ctx = self.sampler.start(anchors)
-        self._latents = anchors.cpu()
+        self._latents, self._start_latents = anchors.cpu().clone(), anchors.cpu().clone()
+        self._first_texts = [None] * self.num_envs
         self._steps[:] = 0
         self._autoreset[:] = False
         self._observations = self._observe(frames, anchors)
@@ -89,9 +92,14 @@ class ImaginationVectorEnv(VectorEnv):
                 with torch.no_grad():
                     frames = self.vae.decode(latents)  # (a, 3, r, h, w)
                 observations[active] = self._observe(frames[:, :, -1], latents)
-            on = torch.from_numpy(active)
-            termination = self.single.end_probability(self._latents[on], [t for t, a in zip(result.texts, active) if a],
-                                                      result.termination[on])
+            on, streams = torch.from_numpy(active), np.flatnonzero(active)
+            stepped = [result.texts[i] for i in streams]
+            firsts = [self._first_texts[i] if self._steps[i] == 1 else None for i in streams]
+            termination = self.single.end_probability(self._latents[on], stepped, result.termination[on],
+                                                      self._start_latents[on], firsts)
+            for i, text in zip(streams, stepped):
+                if self._steps[i] == 0:
+                    self._first_texts[i] = text
             self._latents[on] = latents.cpu()
             rewards[active] = result.reward[on].numpy()
             probability[active] = termination.numpy()
@@ -102,6 +110,7 @@ class ImaginationVectorEnv(VectorEnv):
             anchors, frames = self._starts(streams, [None] * len(streams))
             self._ctx.restart_streams(streams, self.sampler.start(anchors))
             self._latents[torch.from_numpy(resetting)] = anchors.cpu()
+            self._start_latents[torch.from_numpy(resetting)] = anchors.cpu()
             observations[resetting] = self._observe(frames, anchors)
             self._steps[resetting] = 0
         self._steps[active] += 1

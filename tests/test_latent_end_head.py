@@ -8,9 +8,9 @@ import torch
 
 from tv2tv_world.bundle import write_bundle
 from tv2tv_world.cli import main
-from tv2tv_world.counterfactual_ends import counterfactual_ends
+from tv2tv_world.counterfactual_ends import NO_LABEL, counterfactual_ends, tried_actions
 from tv2tv_world.dataset.collect import collect
-from tv2tv_world.end_head_fit import end_examples, fit_end_head, head_ranking
+from tv2tv_world.end_head_fit import EndExamples, end_examples, fit_end_head, head_ranking
 from tv2tv_world.envs.imagination import ImaginationEnv
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
 from tv2tv_world.latent_end_head import LatentEndHead, LatentEndHeadConfig, with_end_head
@@ -35,13 +35,61 @@ def _synthetic(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 def test_the_head_learns_which_action_ends_from_where_things_are_in_the_latent():
     latents, ends = _synthetic(768, seed=0)
     losses = []
-    head = fit_end_head(latents, ends, list(TEXTS), epochs=25, batch=64, log=lambda epoch, loss: losses.append(loss))
+    head = fit_end_head(EndExamples(latents, ends), list(TEXTS), epochs=25, batch=64,
+                        log=lambda epoch, loss: losses.append(loss))
     assert len(losses) == 25 and losses[-1] < 0.5 * losses[0]
-    held_out = head_ranking(head, *_synthetic(256, seed=1))
+    held_out = head_ranking(head, EndExamples(*_synthetic(256, seed=1)))
     assert held_out["pair_auc"] > 0.95 and held_out["within_state_auc"] > 0.9
     assert held_out["mean_p_deadly"] > 0.7 > 0.3 > held_out["mean_p_safe"]
+    assert "second_decision" not in held_out
     with pytest.raises(ValueError, match="3 actions"):
-        fit_end_head(latents, ends[:, :2], list(TEXTS))
+        fit_end_head(EndExamples(latents, ends[:, :2]), list(TEXTS))
+
+
+def _synthetic_pairs(n: int, seed: int) -> EndExamples:
+    """`_synthetic`, and second action j ends the game after first action i when channel 1 is bright at row i,
+    column j (no label after a first action that ended it)."""
+    latents, ends = _synthetic(n, seed)
+    pairs = (latents[:, 1, :3, :3] > 0.5).to(torch.int8)
+    pairs[ends] = NO_LABEL
+    return EndExamples(latents, ends, pairs)
+
+
+def test_a_two_decision_head_learns_which_second_action_ends_after_each_first():
+    head = fit_end_head(_synthetic_pairs(1024, seed=0), list(TEXTS), epochs=30, batch=64)
+    assert head.cfg.decisions == 2
+    held_out = _synthetic_pairs(256, seed=1)
+    report = head_ranking(head, held_out)
+    assert report["within_state_auc"] > 0.9 and report["second_decision"]["within_state_auc"] > 0.9
+    running = int((held_out.pair_ends != NO_LABEL).all(dim=-1).sum())
+    assert report["second_decision"]["states"] == running < 3 * 256  # rows after a deadly first action are left out
+
+    # a stream at its second step is judged from its start latent and first text; the others as a one-decision head
+    latents, starts = torch.randn(3, 4, 4, 4), held_out.latents[:3]
+    probability = head.end_probability(latents, ["move down", "wait", "move up"], starts, ["move up", None, "jump"])
+    first, second = head.logits(torch.cat([latents, starts]))
+    assert probability[0] == pytest.approx(float(torch.sigmoid(second[3, 1, 2])))
+    assert probability[1] == pytest.approx(float(torch.sigmoid(first[1, 0])))
+    assert probability[2] == pytest.approx(float(torch.sigmoid(first[2, 1])))  # no action before it: one decision
+    with pytest.raises(ValueError, match="first texts"):
+        head.end_probability(latents, ["wait"] * 3, None, ["wait", None, None])
+    with pytest.raises(ValueError, match="pair ends of shape"):
+        fit_end_head(EndExamples(held_out.latents, held_out.ends, held_out.pair_ends[:, :2]), list(TEXTS))
+
+
+def test_pair_ends_follow_the_game_one_decision_on(tmp_path):
+    data = tmp_path / "random"
+    collect("tv2tv_world/Forage-v0", "random", 4, data, seed=2, env_kwargs={"max_steps": 64, "n_hazards": 4},
+            progress=False)
+    decisions = list(tried_actions(data, "tv2tv_world/Forage-v0", 1000, pairs=True))
+    checked = 0
+    for (_, outcome, taken, pairs), (frames, following, _, _) in zip(decisions, decisions[1:]):
+        assert pairs.shape == (5, 5) and ((pairs == NO_LABEL).all(axis=1) >= np.array(outcome)).all()
+        if frames.ndim == 4:  # the next decision is in the same episode: its outcomes are this one's row `taken`
+            np.testing.assert_array_equal(pairs[taken], np.array(following, np.int8))
+            checked += 1
+    assert checked > 10 and any(np.any(pairs == 1) for _, _, _, pairs in decisions)
+    assert all(p is None for *_, p in tried_actions(data, "tv2tv_world/Forage-v0", 5))
 
 
 def test_the_head_round_trips_as_plain_data_and_refuses_what_it_cannot_read(tmp_path):
@@ -93,11 +141,11 @@ def test_fit_end_head_writes_a_checkpoint_whose_envs_read_their_ends_from_it(tin
     assert bundled.end_head.dense[0].weight.dtype == torch.float32
 
     # evaluate-ends reports what the env reports: now the head on the real chunk before each decision
-    latents, ends = end_examples(after, [data], limit=40)
+    examples = end_examples(after, [data], limit=40)
     tried = counterfactual_ends(after, [data], limit=40)
-    assert torch.equal(tried.ends, ends)
+    assert torch.equal(tried.ends, examples.ends) and examples.pair_ends is None
     with torch.no_grad():
-        torch.testing.assert_close(tried.head, torch.sigmoid(after.end_head(latents)), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(tried.head, torch.sigmoid(after.end_head(examples.latents)), atol=1e-5, rtol=1e-4)
     untouched = counterfactual_ends(before, [data], limit=40).head
     assert not torch.allclose(tried.head, untouched, atol=1e-3)
 
@@ -124,3 +172,53 @@ def test_fit_end_head_writes_a_checkpoint_whose_envs_read_their_ends_from_it(tin
         active = info["_termination_probability"]
         assert active.all() == (step != 2) and truncated.all() == (step == 1)  # step 2 is every sub-env's autoreset
         np.testing.assert_allclose(info["termination_probability"][active], expected[active], atol=1e-6)
+
+
+def test_a_plans_second_step_is_judged_from_the_real_chunk_it_started_from(tiny_world_model, tmp_path, capsys):
+    data = tmp_path / "random"
+    collect("tv2tv_world/Forage-v0", "random", 3, data, seed=7, env_kwargs={"max_steps": 32, "n_hazards": 4},
+            progress=False)
+    out = tmp_path / "two_decisions.ckpt"
+    main(["fit-end-head", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out", str(out),
+          "--epochs", "2", "--limit", "30", "--pairs"])
+    assert '"second_decision"' in capsys.readouterr().out
+    loaded = load_world_model(out)
+    head = loaded.end_head
+    assert head.cfg.decisions == 2
+
+    def says(latents, firsts, actions):
+        """The two-decision head's second-step probability (n,) from start latents after first actions."""
+        with torch.no_grad():
+            second = head.logits(torch.as_tensor(latents).reshape(-1, *head.cfg.latent_shape))[1]
+        return torch.sigmoid(second[torch.arange(len(second)), torch.as_tensor(firsts), torch.as_tensor(actions)]).numpy()
+
+    # single env: step 1 from the start's latent, step 2 from it too (after step 1's action), step 3 from step 2's
+    env = ImaginationEnv(loaded, observation="latent", flow_steps=1, termination_threshold=1.0)
+    start, _ = env.reset(seed=4)
+    probabilities = []
+    for action in (1, 3, 0):
+        observation, _, _, _, info = env.step(action)
+        probabilities.append(info["termination_probability"])
+        if action == 3:
+            second_latent = observation
+    assert probabilities[0] == pytest.approx(float(_head_says(head, start, [1])[0]), abs=1e-6)
+    assert probabilities[1] == pytest.approx(float(says(start, [1], [3])[0]), abs=1e-6)
+    assert probabilities[2] == pytest.approx(float(_head_says(head, second_latent, [0])[0]), abs=1e-6)
+    env.reset(seed=4)  # a reset forgets the first step: step 1 again reads one decision ahead
+    assert env.step(2)[4]["termination_probability"] == pytest.approx(float(_head_says(head, start, [2])[0]), abs=1e-6)
+
+    # vector env: each sub-env from its own start and first action; after an autoreset, from its new start
+    vector = ImaginationVectorEnv(2, loaded, observation="latent", flow_steps=1, termination_threshold=1.0, horizon=3)
+    starts, _ = vector.reset(seed=0)
+    plans = np.array([[4, 1], [2, 2], [0, 3], [0, 0], [1, 4], [3, 3]])
+    info = vector.step(plans[0])[4]
+    np.testing.assert_allclose(info["termination_probability"], _head_says(head, starts, plans[0]), atol=1e-6)
+    info = vector.step(plans[1])[4]
+    np.testing.assert_allclose(info["termination_probability"], says(starts, plans[0], plans[1]), atol=1e-6)
+    assert vector.step(plans[2])[3].all()  # the horizon: the next step is every sub-env's autoreset
+    new_starts = vector.step(plans[3])[0]
+    assert not np.allclose(new_starts, starts)
+    info = vector.step(plans[4])[4]
+    np.testing.assert_allclose(info["termination_probability"], _head_says(head, new_starts, plans[4]), atol=1e-6)
+    info = vector.step(plans[5])[4]
+    np.testing.assert_allclose(info["termination_probability"], says(new_starts, plans[4], plans[5]), atol=1e-6)

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -60,12 +61,14 @@ class CounterfactualEnds:
         return f"{tried}; " + ", ".join(changes)
 
 
-def tried_actions(folder: str | Path, env_id: str, limit: int) -> Iterator[tuple[np.ndarray, list[bool], int]]:
+def tried_actions(folder: str | Path, env_id: str, limit: int,
+                  pairs: bool = False) -> Iterator[tuple[np.ndarray, list[bool], int, np.ndarray | None]]:
     """Replay the first `limit` decisions of `folder`'s episodes (in order) and try every action at each.
 
     Yields, per decision: the newest real frames before it ((r, h, w, 3) uint8, or the reset's
-    one (h, w, 3) frame at an episode's start), whether each action ends the game there, and
-    the recorded action. `env_id`: the game the caller models; another game's folder is refused.
+    one (h, w, 3) frame at an episode's start), whether each action ends the game there, the
+    recorded action and, with `pairs`, every pair of actions tried (`pair_ends`; else None).
+    `env_id`: the game the caller models; another game's folder is refused.
     """
     folder = Path(folder)
     manifest = Manifest.load(folder)
@@ -83,7 +86,7 @@ def tried_actions(folder: str | Path, env_id: str, limit: int) -> Iterator[tuple
             for a in range(n_actions):
                 copy.unwrapped.set_state(saved)
                 outcome.append(bool(copy.step(a)[2]))
-            yield info.get("frames", observation), outcome, int(action)
+            yield info.get("frames", observation), outcome, int(action), pair_ends(copy, saved) if pairs else None
             observation, _, terminated, _, info = real.step(int(action))
             if bool(terminated) != bool(episode.terminated[t]):
                 raise DatasetError(f"{folder / entry['file']} does not replay from seed {entry['seed']} "
@@ -91,6 +94,26 @@ def tried_actions(folder: str | Path, env_id: str, limit: int) -> Iterator[tuple
         count += min(len(episode.actions), limit - count)
         if count >= limit:
             break
+
+
+NO_LABEL = -1  # in `pair_ends`: the first action ended the episode, so the second has nothing to end
+
+
+def pair_ends(game: gym.Env, state) -> np.ndarray:
+    """Every pair of actions (i, j) played from `state` in `game` (which it overwrites) -> (a, a) int8:
+    1 where j ends the game in the decision after i, 0 where it does not, `NO_LABEL` where i ended the episode."""
+    n = game.action_space.n
+    ends = np.full((n, n), NO_LABEL, np.int8)
+    for i in range(n):
+        game.unwrapped.set_state(state)
+        _, _, terminated, truncated, _ = game.step(i)
+        if terminated or truncated:
+            continue
+        after = game.unwrapped.get_state()
+        for j in range(n):
+            game.unwrapped.set_state(after)
+            ends[i, j] = bool(game.step(j)[2])
+    return ends
 
 
 @torch.no_grad()
@@ -114,7 +137,7 @@ def counterfactual_ends(loaded: LoadedWorldModel, folders: list[str | Path], lim
     states, probabilities, ends, taken = [], [], [], []
     with termination_head_inputs(loaded) as captured:
         for folder in folders:
-            for frames, outcome, action in tried_actions(folder, loaded.game["env_id"], limit):
+            for frames, outcome, action, _ in tried_actions(folder, loaded.game["env_id"], limit):
                 imagination.reset(seed=0, options={"frames": frames})
                 captured.clear()
                 info = imagination.step(np.arange(n_actions))[4]

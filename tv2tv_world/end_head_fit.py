@@ -2,7 +2,8 @@
 
 Each example is one real decision of a recorded episode: the newest real chunk, encoded by the
 world model's own tokenizer, and for every action of the game whether it ends the game in the
-next decision (replayed in the real game: `counterfactual_ends.tried_actions`). The trunk is
+next decision (replayed in the real game: `counterfactual_ends.tried_actions`), and with
+`--pairs` whether each second action ends it in the decision after each first one. The trunk is
 not touched; the head is written into a copy of the checkpoint, and every imagination env made
 from that copy reads its end probabilities from it.
 """
@@ -11,60 +12,78 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from tv2tv_world.atomic_file import atomic_path
 from tv2tv_world.bundle import resolve_checkpoint
 from tv2tv_world.checkpoint import load_checkpoint
-from tv2tv_world.counterfactual_ends import end_report, tried_actions
+from tv2tv_world.counterfactual_ends import NO_LABEL, end_report, tried_actions
 from tv2tv_world.envs.imagination import anchor_chunk
 from tv2tv_world.latent_end_head import LatentEndHead, LatentEndHeadConfig
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel
 
 
+@dataclass
+class EndExamples:
+    """n recorded decisions: the latent of the real chunk before each, and which actions end the game from there."""
+
+    latents: torch.Tensor  # (n, c, h, w)
+    ends: torch.Tensor  # (n, a) bool: the action ends the game in the next decision
+    pair_ends: torch.Tensor | None = None  # (n, a, a) int8, `counterfactual_ends.pair_ends`: two decisions ahead
+
+
 @torch.no_grad()
-def end_examples(loaded: LoadedWorldModel, folders: list[str | Path], limit: int,
-                 batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first `limit` decisions of each folder -> latents (n, c, h, w) of the chunk before each, ends (n, a) bool."""
+def end_examples(loaded: LoadedWorldModel, folders: list[str | Path], limit: int, pairs: bool = False,
+                 batch: int = 256) -> EndExamples:
+    """The first `limit` decisions of each folder, every action (with `pairs`, every pair of actions) tried at each."""
     if loaded.game is None:
         raise ValueError(f"{loaded.path}: the checkpoint does not name its game, so its actions cannot be tried")
     size, r = loaded.vae.cfg.frame_size, loaded.vae.cfg.temporal_compression
-    latents, ends, chunks = [], [], []
+    latents, ends, two, chunks = [], [], [], []
 
     def encode():
         latents.append(loaded.vae.encode(torch.cat(chunks).to(loaded.device)).cpu())
         chunks.clear()
 
     for folder in folders:
-        for frames, outcome, _ in tried_actions(folder, loaded.game["env_id"], limit):
+        for frames, outcome, _, pair_outcome in tried_actions(folder, loaded.game["env_id"], limit, pairs):
             chunks.append(anchor_chunk(frames, size, r))
             ends.append(outcome)
+            two.append(pair_outcome)
             if len(chunks) == batch:
                 encode()
     if chunks:
         encode()
     if not ends:
         raise ValueError(f"no decisions in {', '.join(map(str, folders))}")
-    return torch.cat(latents), torch.tensor(ends)
+    return EndExamples(torch.cat(latents), torch.tensor(ends), torch.from_numpy(np.stack(two)) if pairs else None)
 
 
-def fit_end_head(latents: torch.Tensor, ends: torch.Tensor, action_texts: list[str], epochs: int = 30,
-                 batch: int = 128, lr: float = 1e-3, weight_decay: float = 0.05, seed: int = 0,
+def fit_end_head(examples: EndExamples, action_texts: list[str], epochs: int = 30, batch: int = 128,
+                 lr: float = 1e-3, weight_decay: float = 0.05, seed: int = 0,
                  log: Callable[[int, float], None] | None = None) -> LatentEndHead:
-    """Fit a `LatentEndHead` to latents (n, c, h, w) and ends (n, a) by per-action binary cross-entropy.
+    """Fit a `LatentEndHead` to `examples` by per-action binary cross-entropy; with their pair ends, a two-decision
+    head (the second decision's loss over the pairs whose first action left the game running, added).
 
     AdamW with a one-cycle schedule over `epochs` passes; `log(epoch, mean loss)` after each.
     """
+    latents, ends, pairs = examples.latents, examples.ends, examples.pair_ends
     if len(latents) != len(ends) or ends.shape[1] != len(action_texts):
         raise ValueError(f"{len(latents)} latents, ends of shape {tuple(ends.shape)}, {len(action_texts)} actions")
+    if pairs is not None and pairs.shape != (len(ends), len(action_texts), len(action_texts)):
+        raise ValueError(f"pair ends of shape {tuple(pairs.shape)} for {len(ends)} states, {len(action_texts)} actions")
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    head = LatentEndHead(LatentEndHeadConfig(latents.shape[1], latents.shape[-1], tuple(action_texts)))
+    config = LatentEndHeadConfig(latents.shape[1], latents.shape[-1], tuple(action_texts),
+                                 decisions=1 if pairs is None else 2)
+    head = LatentEndHead(config)
     optimizer = torch.optim.AdamW(head.parameters(), lr, weight_decay=weight_decay)
     per_epoch = math.ceil(len(latents) / batch)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * per_epoch)
@@ -74,7 +93,12 @@ def fit_end_head(latents: torch.Tensor, ends: torch.Tensor, action_texts: list[s
         order, total = torch.randperm(len(latents), generator=generator), 0.0
         for i in range(0, len(latents), batch):
             rows = order[i:i + batch]
-            loss = nn.functional.binary_cross_entropy_with_logits(head(latents[rows]), targets[rows])
+            first, second = head.logits(latents[rows])
+            loss = nn.functional.binary_cross_entropy_with_logits(first, targets[rows])
+            if second is not None:
+                labelled = pairs[rows] != NO_LABEL
+                loss = loss + nn.functional.binary_cross_entropy_with_logits(second[labelled],
+                                                                             pairs[rows][labelled].float())
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -86,9 +110,16 @@ def fit_end_head(latents: torch.Tensor, ends: torch.Tensor, action_texts: list[s
 
 
 @torch.no_grad()
-def head_ranking(head: LatentEndHead, latents: torch.Tensor, ends: torch.Tensor) -> dict:
-    """How the head tells a state's deadly actions from its safe ones, latents (n, c, h, w), ends (n, a): `end_report`."""
-    return end_report(torch.sigmoid(head(latents)), ends)
+def head_ranking(head: LatentEndHead, examples: EndExamples) -> dict:
+    """How the head tells a state's deadly actions from its safe ones (`end_report`); for a two-decision head and
+    examples with pair ends, also `second_decision`: the same over every (state, first action) that left the game
+    running, among the second actions."""
+    first, second = head.logits(examples.latents)
+    report = end_report(torch.sigmoid(first), examples.ends)
+    if second is not None and examples.pair_ends is not None:
+        running = (examples.pair_ends != NO_LABEL).all(dim=-1)  # (n, a): rows of second actions with labels
+        report["second_decision"] = end_report(torch.sigmoid(second[running]), examples.pair_ends[running] == 1)
+    return report
 
 
 def write_with_end_head(checkpoint: str | Path, head: LatentEndHead, out: str | Path) -> Path:

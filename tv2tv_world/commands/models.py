@@ -103,19 +103,19 @@ def _fit_end_head(args: argparse.Namespace) -> None:
     torch_threads(args.threads)
     began = time.perf_counter()
     loaded = load_world_model(args.checkpoint)
-    latents, ends = end_examples(loaded, args.data, args.limit)
-    print(f"fit on {', '.join(args.data)}: {len(ends)} states, {int(ends.sum())} deadly actions "
+    examples = end_examples(loaded, args.data, args.limit, pairs=args.pairs)
+    print(f"fit on {', '.join(args.data)}: {len(examples.ends)} states, {int(examples.ends.sum())} deadly actions "
           f"({time.perf_counter() - began:.0f} s to replay and encode)")
-    heldout = end_examples(loaded, args.heldout, args.limit) if args.heldout else None
+    heldout = end_examples(loaded, args.heldout, args.limit, pairs=args.pairs) if args.heldout else None
 
     def log(epoch: int, loss: float) -> None:
         if epoch % 5 == 4 or epoch == args.epochs - 1:
             print(f"epoch {epoch + 1}/{args.epochs}: loss {loss:.4f} ({time.perf_counter() - began:.0f} s)", flush=True)
 
-    head = fit_end_head(latents, ends, loaded.game["action_texts"], epochs=args.epochs, seed=args.seed, log=log)
-    report = {"checkpoint": str(args.checkpoint), "data": args.data, "fit": head_ranking(head, latents, ends)}
+    head = fit_end_head(examples, loaded.game["action_texts"], epochs=args.epochs, seed=args.seed, log=log)
+    report = {"checkpoint": str(args.checkpoint), "data": args.data, "fit": head_ranking(head, examples)}
     if heldout is not None:
-        report.update(heldout_data=args.heldout, heldout=head_ranking(head, *heldout))
+        report.update(heldout_data=args.heldout, heldout=head_ranking(head, heldout))
     report["seconds"] = round(time.perf_counter() - began, 1)
     print(json.dumps(report, indent=1))
     print(f"wrote {write_with_end_head(args.checkpoint, head, args.out)}")
@@ -246,6 +246,9 @@ def add_commands(commands) -> None:
     end_head.add_argument("--out", required=True, help="the checkpoint to write")
     end_head.add_argument("--limit", type=int, default=100_000, help="at most this many decisions per folder (default: 100000)")
     end_head.add_argument("--epochs", type=int, default=30, help="passes over the states (default: 30)")
+    end_head.add_argument("--pairs", action="store_true",
+                          help="a two-decision head: also every pair of actions tried, so a plan's second step is "
+                               "judged from the real chunk it started from (replays cost ~6x more)")
     end_head.add_argument("--seed", type=int, default=0)
     add_threads(end_head)
     end_head.set_defaults(run=_fit_end_head)
