@@ -67,7 +67,8 @@ def test_a_two_decision_head_learns_which_second_action_ends_after_each_first():
     # a stream at its second step is judged from its start latent and first text; the others as a one-decision head
     latents, starts = torch.randn(3, 4, 4, 4), held_out.latents[:3]
     probability = head.end_probability(latents, ["move down", "wait", "move up"], starts, ["move up", None, "jump"])
-    first, second = head.logits(torch.cat([latents, starts]))
+    with torch.no_grad():
+        first, second = head.logits(torch.cat([latents, starts]))
     assert probability[0] == pytest.approx(float(torch.sigmoid(second[3, 1, 2])))
     assert probability[1] == pytest.approx(float(torch.sigmoid(first[1, 0])))
     assert probability[2] == pytest.approx(float(torch.sigmoid(first[2, 1])))  # no action before it: one decision
