@@ -26,6 +26,18 @@ def _head_says(head: LatentEndHead, latents, actions) -> np.ndarray:
     return torch.sigmoid(logits[torch.arange(len(logits)), torch.as_tensor(actions).reshape(-1)]).numpy()
 
 
+def _fit_on_random_games(checkpoint, tmp_path, episodes: int, seed: int, max_steps: int, options: list[str],
+                         heldout: bool = False):
+    """Collect random-player Forage games and run `tv2tv fit-end-head` on them with `options` (and, with `heldout`,
+    the same games as its held-out data); the games' folder and the written checkpoint."""
+    data, out = tmp_path / "random", tmp_path / "with_head.ckpt"
+    collect("tv2tv_world/Forage-v0", "random", episodes, data, seed=seed,
+            env_kwargs={"max_steps": max_steps, "n_hazards": 4}, progress=False)
+    held = ["--heldout", str(data)] if heldout else []
+    main(["fit-end-head", "--checkpoint", str(checkpoint), "--data", str(data), "--out", str(out), *held, *options])
+    return data, out
+
+
 def _synthetic(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Latents (n, 4, 4, 4) where action a ends the game when channel 0 is bright at row 0, column a."""
     latents = torch.randn(n, 4, 4, 4, generator=torch.Generator().manual_seed(seed))
@@ -120,12 +132,8 @@ def test_the_head_round_trips_as_plain_data_and_refuses_what_it_cannot_read(tmp_
 
 
 def test_fit_end_head_writes_a_checkpoint_whose_envs_read_their_ends_from_it(tiny_world_model, tmp_path, capsys):
-    data = tmp_path / "random"
-    collect("tv2tv_world/Forage-v0", "random", 6, data, seed=5, env_kwargs={"max_steps": 48, "n_hazards": 4},
-            progress=False)
-    out = tmp_path / "with_head.ckpt"
-    main(["fit-end-head", "--checkpoint", str(tiny_world_model), "--data", str(data), "--heldout", str(data),
-          "--out", str(out), "--epochs", "3", "--limit", "60"])
+    data, out = _fit_on_random_games(tiny_world_model, tmp_path, episodes=6, seed=5, max_steps=48,
+                                     options=["--epochs", "3", "--limit", "60"], heldout=True)
     printed = capsys.readouterr().out
     assert "within_state_auc" in printed and '"heldout"' in printed
     before, after = load_world_model(tiny_world_model), load_world_model(out)
@@ -176,12 +184,8 @@ def test_fit_end_head_writes_a_checkpoint_whose_envs_read_their_ends_from_it(tin
 
 
 def test_a_plans_second_step_is_judged_from_the_real_chunk_it_started_from(tiny_world_model, tmp_path, capsys):
-    data = tmp_path / "random"
-    collect("tv2tv_world/Forage-v0", "random", 3, data, seed=7, env_kwargs={"max_steps": 32, "n_hazards": 4},
-            progress=False)
-    out = tmp_path / "two_decisions.ckpt"
-    main(["fit-end-head", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out", str(out),
-          "--epochs", "2", "--limit", "30", "--pairs"])
+    _, out = _fit_on_random_games(tiny_world_model, tmp_path, episodes=3, seed=7, max_steps=32,
+                                  options=["--epochs", "2", "--limit", "30", "--pairs"])
     assert '"second_decision"' in capsys.readouterr().out
     loaded = load_world_model(out)
     head = loaded.end_head
