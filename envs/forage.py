@@ -83,11 +83,15 @@ class ForageEnv(gym.Env):
     - `render_mode`: `"rgb_array"` or `"human"` (a pygame window).
 
     The full game state can be saved and restored with `get_state()` / `set_state()`, so a
-    planner can use the real game as an oracle.
+    planner can use the real game as an oracle. The rules do not change when the arena is
+    mirrored or transposed (with the moves mirrored too: `action_deltas`), which is how
+    `tv2tv fit-end-head --symmetries` gets up to 8 training states from each one replayed.
     """
 
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 16}
     action_texts = ACTION_TEXTS
+    action_deltas = ACTION_DELTAS
+    square_symmetric = True  # mirrored or transposed, a state plays as the mirrored game (`square_symmetry`)
 
     def __init__(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -133,9 +135,11 @@ def test_the_head_round_trips_as_plain_data_and_refuses_what_it_cannot_read(tmp_
 
 def test_fit_end_head_writes_a_checkpoint_whose_envs_read_their_ends_from_it(tiny_world_model, tmp_path, capsys):
     data, out = _fit_on_random_games(tiny_world_model, tmp_path, episodes=6, seed=5, max_steps=48,
-                                     options=["--epochs", "3", "--limit", "60"], heldout=True)
+                                     options=["--epochs", "3", "--limit", "60", "--symmetries", "2"], heldout=True)
     printed = capsys.readouterr().out
     assert "within_state_auc" in printed and '"heldout"' in printed
+    states, recorded = map(int, re.search(r"(\d+) states \((\d+) x 2 symmetries\)", printed).groups())
+    assert states == 2 * recorded > 0
     before, after = load_world_model(tiny_world_model), load_world_model(out)
     assert before.end_head is None and after.end_head is not None
     assert after.end_head.cfg.action_texts == tuple(after.game["action_texts"])

@@ -3,7 +3,8 @@
 Each example is one real decision of a recorded episode: the newest real chunk, encoded by the
 world model's own tokenizer, and for every action of the game whether it ends the game in the
 next decision (replayed in the real game: `counterfactual_ends.tried_actions`), and with
-`--pairs` whether each second action ends it in the decision after each first one. The trunk is
+`--pairs` whether each second action ends it in the decision after each first one; with
+`--symmetries`, each state mirrored too (`square_symmetry`): more states for the same replays. The trunk is
 not touched; the head is written into a copy of the checkpoint, and every imagination env made
 from that copy reads its end probabilities from it.
 """
@@ -19,11 +20,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from tv2tv_world import square_symmetry
 from tv2tv_world.atomic_file import atomic_path
 from tv2tv_world.bundle import resolve_checkpoint
 from tv2tv_world.checkpoint import load_checkpoint
 from tv2tv_world.counterfactual_ends import NO_LABEL, end_report, tried_actions
 from tv2tv_world.envs.imagination import anchor_chunk
+from tv2tv_world.envs.make import make_game
 from tv2tv_world.latent_end_head import LatentEndHead, LatentEndHeadConfig
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel
 
@@ -39,15 +42,28 @@ class EndExamples:
 
 @torch.no_grad()
 def end_examples(loaded: LoadedWorldModel, folders: list[str | Path], limit: int, pairs: bool = False,
-                 batch: int = 256) -> EndExamples:
-    """The first `limit` decisions of each folder, every action (with `pairs`, every pair of actions) tried at each."""
+                 symmetries: int = 1, batch: int = 256) -> EndExamples:
+    """The first `limit` decisions of each folder, every action (with `pairs`, every pair of actions) tried at each.
+
+    With `symmetries` 2, 4 or 8 (games whose rules mirroring leaves unchanged, `square_symmetry`), every state also
+    mirrored (and transposed), its labels' actions permuted to match: that many examples a state, grouped by symmetry.
+    """
     if loaded.game is None:
         raise ValueError(f"{loaded.path}: the checkpoint does not name its game, so its actions cannot be tried")
+    transforms = square_symmetry.symmetries(symmetries)
+    permutations = [np.arange(len(loaded.game["action_texts"]))]
+    if symmetries > 1:
+        game = make_game(loaded.game["env_id"], **loaded.game["env_kwargs"])
+        moves = square_symmetry.game_moves(game)
+        game.close()
+        permutations = [square_symmetry.action_permutation(moves, k) for k in transforms]
     size, r = loaded.vae.cfg.frame_size, loaded.vae.cfg.temporal_compression
-    latents, ends, two, chunks = [], [], [], []
+    latents, ends, two, chunks = {k: [] for k in transforms}, [], [], []
 
     def encode():
-        latents.append(loaded.vae.encode(torch.cat(chunks).to(loaded.device)).cpu())
+        real = torch.cat(chunks).to(loaded.device)
+        for k in transforms:
+            latents[k].append(loaded.vae.encode(square_symmetry.transform_frames(real, k).contiguous()).cpu())
         chunks.clear()
 
     for folder in folders:
@@ -61,7 +77,10 @@ def end_examples(loaded: LoadedWorldModel, folders: list[str | Path], limit: int
         encode()
     if not ends:
         raise ValueError(f"no decisions in {', '.join(map(str, folders))}")
-    return EndExamples(torch.cat(latents), torch.tensor(ends), torch.from_numpy(np.stack(two)) if pairs else None)
+    ends, two = torch.tensor(ends), torch.from_numpy(np.stack(two)) if pairs else None
+    return EndExamples(torch.cat([torch.cat(latents[k]) for k in transforms]),
+                       torch.cat([ends[:, p] for p in permutations]),
+                       torch.cat([two[:, p][:, :, p] for p in permutations]) if pairs else None)
 
 
 def fit_end_head(examples: EndExamples, action_texts: list[str], epochs: int = 30, batch: int = 128,

@@ -103,8 +103,10 @@ def _fit_end_head(args: argparse.Namespace) -> None:
     torch_threads(args.threads)
     began = time.perf_counter()
     loaded = load_world_model(args.checkpoint)
-    examples = end_examples(loaded, args.data, args.limit, pairs=args.pairs)
-    print(f"fit on {', '.join(args.data)}: {len(examples.ends)} states, {int(examples.ends.sum())} deadly actions "
+    examples = end_examples(loaded, args.data, args.limit, pairs=args.pairs, symmetries=args.symmetries)
+    n = len(examples.ends)
+    mirrored = f" ({n // args.symmetries} x {args.symmetries} symmetries)" if args.symmetries > 1 else ""
+    print(f"fit on {', '.join(args.data)}: {n} states{mirrored}, {int(examples.ends.sum())} deadly actions "
           f"({time.perf_counter() - began:.0f} s to replay and encode)")
     heldout = end_examples(loaded, args.heldout, args.limit, pairs=args.pairs) if args.heldout else None
 
@@ -249,6 +251,10 @@ def add_commands(commands) -> None:
     end_head.add_argument("--pairs", action="store_true",
                           help="a two-decision head: also every pair of actions tried, so a plan's second step is "
                                "judged from the real chunk it started from (replays cost ~6x more)")
+    end_head.add_argument("--symmetries", type=int, default=1, choices=(1, 2, 4, 8),
+                          help="fit on each state also mirrored (2: left-right, 4: and up-down, and transposed, 8: all "
+                               "the square's symmetries), the moves permuted to match; games that declare mirrored "
+                               "rules unchanged (Forage). Encoding and each epoch cost that many times more (default: 1)")
     end_head.add_argument("--seed", type=int, default=0)
     add_threads(end_head)
     end_head.set_defaults(run=_fit_end_head)
