@@ -7,7 +7,11 @@ import json
 import pytest
 import torch
 
-from tv2tv_world.bundle import BUNDLED_DIR, bundled_names, check_evaluation, quantize, write_bundle
+from tv2tv_world.bundle import (BUNDLED_DIR, bundled_names, check_end_head, check_evaluation, quantize, write_bundle,
+                                write_end_head_bundle)
+from tv2tv_world.checkpoint import CheckpointError
+from tv2tv_world.end_head_fit import write_with_end_head
+from tv2tv_world.latent_end_head import LatentEndHead, LatentEndHeadConfig
 from tv2tv_world.world_model_checkpoint import load_world_model
 
 
@@ -37,10 +41,55 @@ def test_each_bundled_model_loads_by_name_and_reproduces_its_recorded_evaluation
     loaded = load_world_model(name)
     assert loaded.game["env_id"] == "tv2tv_world/Forage-v0" and loaded.text_mode == "per_step"
     assert (BUNDLED_DIR / f"{name}.pt").stat().st_size <= 20 * 2**20
-    recorded = json.loads((BUNDLED_DIR / f"{name}.json").read_text())["check"]
+    record = json.loads((BUNDLED_DIR / f"{name}.json").read_text())
+    recorded = record["check"]
+    if "base" in record:  # an end-head bundle: its head ranks the moves of fresh games as it did when bundled
+        fresh = check_end_head(name, tmp_path / "heldout")
+        decisions = [(fresh, recorded)]
+        if "second_decision" in recorded:
+            decisions.append((fresh["second_decision"], recorded["second_decision"]))
+        for mine, then in decisions:
+            for key in ("pair_auc", "within_state_auc", "safest_is_safe"):
+                assert mine[key] == pytest.approx(then[key], abs=0.01), key
+        return
     fresh = check_evaluation(name, tmp_path / "heldout")
     for h, value in recorded["psnr_by_horizon"].items():
         assert fresh["psnr_by_horizon"][h] == pytest.approx(value, abs=0.3)
     for key in ("control_accuracy", "counterfactual_control_accuracy", "reward_accuracy"):
         assert fresh[key] == pytest.approx(recorded[key], abs=0.05), key
     assert fresh["text_perplexity"] == pytest.approx(recorded["text_perplexity"], rel=0.02)
+
+
+def test_an_end_head_bundle_rides_on_the_bundled_model_it_was_fitted_for(tiny_world_model, tmp_path):
+    base_path = write_bundle(tiny_world_model, tmp_path / "tiny.pt")
+    base = load_world_model(base_path)
+    size, r = base.vae.cfg.frame_size, base.vae.cfg.temporal_compression
+    with torch.no_grad():
+        latent = base.vae.encode(torch.zeros(1, 3, r, size, size))
+    torch.manual_seed(0)
+    head = LatentEndHead(LatentEndHeadConfig(latent.shape[1], latent.shape[-1], tuple(base.game["action_texts"]),
+                                             decisions=2)).eval()
+    fitted = write_with_end_head(base_path, head, tmp_path / "fitted.ckpt")
+    path = write_end_head_bundle(fitted, "tiny", tmp_path / "tiny_ends.pt")
+    assert path.stat().st_size < fitted.stat().st_size / 2
+
+    loaded = load_world_model(path)
+    assert loaded.path == path and loaded.game == base.game and base.end_head is None
+    for (name, value), same in zip(base.model.state_dict().items(), loaded.model.state_dict().values()):
+        assert torch.equal(value, same), name
+    probe = torch.randn(4, *head.cfg.latent_shape)
+    with torch.no_grad():
+        for ours, theirs in zip(loaded.end_head.logits(probe), head.logits(probe)):
+            torch.testing.assert_close(torch.sigmoid(ours), torch.sigmoid(theirs), atol=5e-3, rtol=0)
+
+    with pytest.raises(CheckpointError, match="carries no latent end head"):
+        write_end_head_bundle(base_path, "tiny", tmp_path / "none.pt")
+    other = write_with_end_head(tiny_world_model, head, tmp_path / "full_precision.ckpt")  # not the int8 bundle
+    with pytest.raises(CheckpointError, match="not the one bundled as 'tiny'"):
+        write_end_head_bundle(other, "tiny", tmp_path / "wrong.pt")
+    assert not (tmp_path / "wrong.pt").exists() and not (tmp_path / "none.pt").exists()
+    with pytest.raises(CheckpointError, match="is an? 'end_head' checkpoint, expected 'world_model'"):
+        write_with_end_head(path, head, tmp_path / "again.ckpt")
+    base_path.unlink()
+    with pytest.raises(CheckpointError, match="only an end head for the bundled model 'tiny', which is not beside it"):
+        load_world_model(path)

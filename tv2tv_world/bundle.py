@@ -6,6 +6,11 @@ the world model's weight matrices stored as int8 with one fp16 scale per output 
 tokenizer's fingerprint is taken at fp16, so latents encoded with the full checkpoint's
 tokenizer stay valid). Loading dequantizes to fp32, so everything downstream sees an
 ordinary checkpoint. It loads with `weights_only=True` like any other.
+
+An end-head bundle (`write_end_head_bundle`, kind "end_head") holds only a latent end head
+(`tv2tv fit-end-head`), in fp16, and the name of the bundled model beside it whose latents it
+reads: loading it by name loads that model with this head, for a few MB instead of another
+copy of the model.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ from pathlib import Path
 import torch
 
 from tv2tv_world.atomic_file import atomic_path
-from tv2tv_world.checkpoint import load_checkpoint
+from tv2tv_world.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint
 from tv2tv_world.sampler import SamplerConfig
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"
 QUANTIZE_MIN_ELEMENTS = 4096  # smaller tensors (norms, biases, small convs) stay fp16
+END_HEAD_KIND = "end_head"
 
 
 def bundled_names() -> list[str]:
@@ -66,9 +72,7 @@ def write_bundle(checkpoint_path: str | Path, out: str | Path, extra: dict | Non
             state[name] = value.half() if value.is_floating_point() else value
     meta = dict(checkpoint["tv2tv"])
     if "latent_end_head" in meta:  # the end head travels in fp16 (loaded back into fp32 weights)
-        head = meta["latent_end_head"]
-        meta["latent_end_head"] = {**head, "state_dict": {k: v.half() if v.is_floating_point() else v
-                                                          for k, v in head["state_dict"].items()}}
+        meta["latent_end_head"] = _half_head(meta["latent_end_head"])
     bundle = {
         "tv2tv": {**meta, "bundle": {"source": str(checkpoint_path), "step": checkpoint.get("global_step"),
                                      **(extra or {})}},
@@ -83,6 +87,32 @@ def write_bundle(checkpoint_path: str | Path, out: str | Path, extra: dict | Non
     return out
 
 
+def write_end_head_bundle(checkpoint_path: str | Path, base: str, out: str | Path) -> Path:
+    """Write only the latent end head of `checkpoint_path` (fp16) to `out`, to load on top of the model bundled as
+    `base` in `out`'s folder. The checkpoint's model and tokenizer must be `base`'s, tensor for tensor (as
+    `tv2tv fit-end-head --checkpoint BASE` leaves them): a head reads the latents of the tokenizer it was fitted with."""
+    checkpoint = dequantize(load_checkpoint(checkpoint_path, kind="world_model"))
+    if "latent_end_head" not in checkpoint["tv2tv"]:
+        raise CheckpointError(f"{checkpoint_path}: carries no latent end head (tv2tv fit-end-head)")
+    out = Path(out)
+    base_state = dequantize(load_checkpoint(out.parent / f"{base}.pt", kind="world_model"))["state_dict"]
+    state = checkpoint["state_dict"]
+    if state.keys() != base_state.keys() or not all(torch.equal(state[k], base_state[k]) for k in state):
+        raise CheckpointError(f"{checkpoint_path}: its model is not the one bundled as {base!r}, so its end head "
+                              "cannot ride on it; bundle the whole checkpoint instead")
+    bundle = {"tv2tv": {"kind": END_HEAD_KIND, "format": FORMAT_VERSION, "base": base,
+                        "latent_end_head": _half_head(checkpoint["tv2tv"]["latent_end_head"]),
+                        "bundle": {"source": str(checkpoint_path)}}}
+    with atomic_path(out) as temp:
+        torch.save(bundle, temp)
+    return out
+
+
+def _half_head(head: dict) -> dict:
+    """A latent end head's plain data (`LatentEndHead.to_dict`) with its float tensors in fp16."""
+    return {**head, "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in head["state_dict"].items()}}
+
+
 # The quick check that ships with a bundle: a fresh `tv2tv evaluate` on these freshly collected
 # held-out episodes must reproduce the recorded numbers (tests/test_bundle.py).
 CHECK_DATA = {"policy": "scripted", "episodes": 4, "seed": 90_000, "env_kwargs": {"max_steps": 96}}
@@ -94,13 +124,37 @@ CHECKED_METRICS = ("psnr_by_horizon", "ssim_by_horizon", "control_accuracy", "co
 
 def check_evaluation(checkpoint: str | Path, folder: str | Path) -> dict:
     """Collect the check episodes into `folder` and evaluate `checkpoint` on them; the report."""
-    from tv2tv_world.dataset.collect import collect
     from tv2tv_world.world_model_checkpoint import load_world_model
     from tv2tv_world.world_model_evaluation import evaluate_world_model
 
     loaded = load_world_model(checkpoint)
-    collect(loaded.game["env_id"], CHECK_DATA["policy"], CHECK_DATA["episodes"], folder, seed=CHECK_DATA["seed"],
-            action_repeat=int(loaded.game["action_repeat"]),
-            env_kwargs={**loaded.game["env_kwargs"], **CHECK_DATA["env_kwargs"]}, progress=False)
+    _collect_check(loaded, CHECK_DATA, folder)
     report, _ = evaluate_world_model(loaded, folder, **CHECK_EVALUATION)
     return {key: report[key] for key in CHECKED_METRICS}
+
+
+# An end-head bundle's check: how its head ranks every move (every pair of moves, for a two-decision head) in these
+# freshly collected random-player games; `head_ranking`'s report.
+END_HEAD_CHECK_DATA = {"policy": "random", "episodes": 10, "seed": 90_000, "env_kwargs": {"max_steps": 160}}
+
+
+def check_end_head(checkpoint: str | Path, folder: str | Path) -> dict:
+    """Collect the end-head check episodes into `folder` and rank their moves with `checkpoint`'s end head."""
+    from tv2tv_world.end_head_fit import end_examples, head_ranking
+    from tv2tv_world.world_model_checkpoint import load_world_model
+
+    loaded = load_world_model(checkpoint)
+    if loaded.end_head is None:
+        raise CheckpointError(f"{checkpoint}: carries no latent end head (tv2tv fit-end-head)")
+    _collect_check(loaded, END_HEAD_CHECK_DATA, folder)
+    examples = end_examples(loaded, [folder], limit=10**6, pairs=loaded.end_head.cfg.decisions == 2)
+    return head_ranking(loaded.end_head, examples)
+
+
+def _collect_check(loaded, data: dict, folder: str | Path) -> None:
+    """Record `data`'s check episodes of the model's game (its action repeat and arguments) into `folder`."""
+    from tv2tv_world.dataset.collect import collect
+
+    collect(loaded.game["env_id"], data["policy"], data["episodes"], folder, seed=data["seed"],
+            action_repeat=int(loaded.game["action_repeat"]), env_kwargs={**loaded.game["env_kwargs"], **data["env_kwargs"]},
+            progress=False)

@@ -15,8 +15,8 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, unreadable, unsafe, or of the wrong kind."""
 
 
-def load_checkpoint(path: str | Path, kind: str | None) -> dict:
-    """Load a Lightning checkpoint of ours with `weights_only=True` and check its kind (None: any).
+def load_checkpoint(path: str | Path, kind: str | tuple[str, ...] | None) -> dict:
+    """Load a Lightning checkpoint of ours with `weights_only=True` and check its kind (one of several; None: any).
 
     Every checkpoint we write carries `checkpoint["tv2tv"] = {"kind": ..., "format": ...}`.
     """
@@ -35,8 +35,9 @@ def load_checkpoint(path: str | Path, kind: str | None) -> dict:
     meta = checkpoint.get("tv2tv") if isinstance(checkpoint, dict) else None
     if not isinstance(meta, dict) or "kind" not in meta:
         raise CheckpointError(f"{path}: not a tv2tv-world checkpoint (no 'tv2tv' entry)")
-    if kind is not None and meta["kind"] != kind:
-        raise CheckpointError(f"{path}: is a {meta['kind']!r} checkpoint, expected {kind!r}")
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if kinds is not None and meta["kind"] not in kinds:
+        raise CheckpointError(f"{path}: is a {meta['kind']!r} checkpoint, expected {' or '.join(map(repr, kinds))}")
     if meta.get("format", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format {meta['format']} is newer than this tv2tv-world reads")
     return checkpoint

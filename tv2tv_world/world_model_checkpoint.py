@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from tv2tv_world.bundle import dequantize, resolve_checkpoint
+from tv2tv_world.bundle import END_HEAD_KIND, dequantize, resolve_checkpoint
 from tv2tv_world.checkpoint import CheckpointError, load_checkpoint, module_state
 from tv2tv_world.latent_end_head import LatentEndHead
 from tv2tv_world.mot import MoTConfig
@@ -51,9 +52,31 @@ def _inconsistent(path: Path, what: str, err: Exception) -> CheckpointError:
 
 
 def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedWorldModel:
-    """Load a world-model checkpoint (weights_only), in eval mode on `device`; a bundled model by name ("forage")."""
+    """Load a world-model checkpoint (weights_only), in eval mode on `device`; a bundled model by name ("forage"),
+    or an end-head bundle by name: the model bundled beside it with that head (`bundle.write_end_head_bundle`)."""
     path = resolve_checkpoint(path)
-    checkpoint = dequantize(load_checkpoint(path, kind="world_model"))
+    checkpoint = load_checkpoint(path, kind=("world_model", END_HEAD_KIND))
+    if checkpoint["tv2tv"]["kind"] == END_HEAD_KIND:
+        return _with_end_head(path, checkpoint["tv2tv"], device)
+    return _world_model(path, dequantize(checkpoint), device)
+
+
+def _with_end_head(path: Path, meta: dict, device: str | torch.device) -> LoadedWorldModel:
+    """An end-head bundle at `path`: the world model bundled beside it as `meta["base"]`, carrying this head."""
+    base = path.parent / f"{meta.get('base')}.pt"
+    if not base.is_file():
+        raise CheckpointError(f"{path}: holds only an end head for the bundled model {meta.get('base')!r}, "
+                              f"which is not beside it ({base})")
+    loaded = _world_model(base, dequantize(load_checkpoint(base, kind="world_model")), device)
+    try:
+        end_head = LatentEndHead.from_dict(meta["latent_end_head"]).to(device)
+    except (KeyError, TypeError, RuntimeError, ValueError) as err:
+        raise _inconsistent(path, "end-head bundle", err) from None
+    return dataclasses.replace(loaded, path=path, end_head=end_head)
+
+
+def _world_model(path: Path, checkpoint: dict, device: str | torch.device) -> LoadedWorldModel:
+    """The loaded world model of a (dequantized) world-model checkpoint read from `path`."""
     meta = checkpoint["tv2tv"]
     try:
         vae = VideoVAE.from_loaded(checkpoint)

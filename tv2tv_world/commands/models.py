@@ -127,13 +127,22 @@ def _bundle(args: argparse.Namespace) -> None:
     import tempfile
 
     from tv2tv_world.atomic_file import write_json
-    from tv2tv_world.bundle import BUNDLED_DIR, CHECK_DATA, CHECK_EVALUATION, check_evaluation, write_bundle
+    from tv2tv_world.bundle import (BUNDLED_DIR, CHECK_DATA, CHECK_EVALUATION, END_HEAD_CHECK_DATA, check_end_head,
+                                    check_evaluation, write_bundle, write_end_head_bundle)
 
-    path = write_bundle(args.checkpoint, BUNDLED_DIR / f"{args.name}.pt")
-    with tempfile.TemporaryDirectory() as folder:
-        check = check_evaluation(path, folder)
-    record = {"source": str(args.checkpoint), "check_data": CHECK_DATA, "check_evaluation": CHECK_EVALUATION,
-              "check": check}
+    out = BUNDLED_DIR / f"{args.name}.pt"
+    if args.end_head_on:
+        path = write_end_head_bundle(args.checkpoint, args.end_head_on, out)
+        with tempfile.TemporaryDirectory() as folder:
+            check = check_end_head(path, folder)
+        record = {"source": str(args.checkpoint), "base": args.end_head_on, "check_data": END_HEAD_CHECK_DATA,
+                  "check": check}
+    else:
+        path = write_bundle(args.checkpoint, out)
+        with tempfile.TemporaryDirectory() as folder:
+            check = check_evaluation(path, folder)
+        record = {"source": str(args.checkpoint), "check_data": CHECK_DATA, "check_evaluation": CHECK_EVALUATION,
+                  "check": check}
     write_json(path.with_suffix(".json"), record)
     print(f"bundled {args.checkpoint} as {path} ({path.stat().st_size / 2**20:.1f} MB); check: {json.dumps(check)}")
 
@@ -266,6 +275,10 @@ def add_commands(commands) -> None:
     )
     bundle.add_argument("--checkpoint", required=True, help="a world-model checkpoint from tv2tv fit")
     bundle.add_argument("--name", default="forage", help="the name it loads by (default: forage)")
+    bundle.add_argument("--end-head-on", metavar="BASE", default=None,
+                        help="ship only the checkpoint's latent end head (a few MB), to load on top of the bundled "
+                             "model BASE, which must be the checkpoint's model exactly (tv2tv fit-end-head "
+                             "--checkpoint BASE); its check ranks moves in fresh random-player games")
     bundle.set_defaults(run=_bundle)
 
     bench = commands.add_parser(
