@@ -12,7 +12,7 @@ from tv2tv_world.bundle import write_bundle
 from tv2tv_world.cli import main
 from tv2tv_world.counterfactual_ends import NO_LABEL, counterfactual_ends, tried_actions
 from tv2tv_world.dataset.collect import collect
-from tv2tv_world.end_head_fit import EndExamples, end_examples, fit_end_head, head_ranking
+from tv2tv_world.end_head_fit import EndExamples, end_examples, fit_end_head, head_ranking, imagine_next
 from tv2tv_world.envs.imagination import ImaginationEnv
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
 from tv2tv_world.latent_end_head import LatentEndHead, LatentEndHeadConfig, with_end_head
@@ -107,6 +107,34 @@ def test_pair_ends_follow_the_game_one_decision_on(tmp_path):
     assert all(p is None for *_, p in tried_actions(data, "tv2tv_world/Forage-v0", 5))
 
 
+def test_imagined_examples_are_the_next_decisions_as_imagined_with_their_real_labels(tiny_world_model, tmp_path):
+    data = tmp_path / "random"
+    collect("tv2tv_world/Forage-v0", "random", 3, data, seed=6, env_kwargs={"max_steps": 40, "n_hazards": 4},
+            progress=False)
+    loaded = load_world_model(tiny_world_model)
+    plain = end_examples(loaded, [data], 40, pairs=True)
+    both = end_examples(loaded, [data], 40, pairs=True, imagined=2)
+    decisions = list(tried_actions(data, loaded.game["env_id"], 40))
+    before = [t for t in range(len(decisions) - 1) if decisions[t + 1][0].ndim == 4]  # the next one continues
+    n, m, rows = len(plain.ends), len(before), torch.tensor(before)
+    assert m > 10 and both.imagined == 2 * m and len(both.latents) == len(both.ends) == len(both.pair_ends) == n + 2 * m
+    assert torch.equal(both.latents[:n], plain.latents) and torch.equal(both.ends[:n], plain.ends)
+    expected = imagine_next(loaded, plain.latents[rows], np.array([decisions[t][2] for t in before]))
+    for copy in range(2):
+        block = slice(n + copy * m, n + (copy + 1) * m)
+        assert torch.equal(both.latents[block], expected)
+        assert torch.equal(both.ends[block], plain.ends[rows + 1])
+        assert torch.equal(both.pair_ends[block], plain.pair_ends[rows + 1])
+    assert not torch.allclose(expected, plain.latents[rows + 1], atol=1e-3)  # imagined, not the real next chunk
+
+    c, size = plain.latents.shape[1], plain.latents.shape[-1]
+    head = LatentEndHead(LatentEndHeadConfig(c, size, tuple(loaded.game["action_texts"]), decisions=2))
+    ours, real_only = head_ranking(head, both), head_ranking(head, plain)
+    assert "within_state_auc" in ours.pop("imagined") and ours == real_only  # imagined rows reported apart
+    with pytest.raises(ValueError, match="imagined must be >= 0"):
+        end_examples(loaded, [data], 5, imagined=-1)
+
+
 def test_the_head_round_trips_as_plain_data_and_refuses_what_it_cannot_read(tmp_path):
     head = LatentEndHead(LatentEndHeadConfig(4, 4, TEXTS, width=8, hidden=16)).eval()
     path = tmp_path / "head.pt"
@@ -135,9 +163,10 @@ def test_the_head_round_trips_as_plain_data_and_refuses_what_it_cannot_read(tmp_
 
 def test_fit_end_head_writes_a_checkpoint_whose_envs_read_their_ends_from_it(tiny_world_model, tmp_path, capsys):
     data, out = _fit_on_random_games(tiny_world_model, tmp_path, episodes=6, seed=5, max_steps=48,
-                                     options=["--epochs", "3", "--limit", "60", "--symmetries", "2"], heldout=True)
+                                     options=["--epochs", "3", "--limit", "60", "--symmetries", "2", "--imagined", "1"],
+                                     heldout=True)
     printed = capsys.readouterr().out
-    assert "within_state_auc" in printed and '"heldout"' in printed
+    assert "within_state_auc" in printed and '"heldout"' in printed and '"imagined"' in printed
     states, recorded = map(int, re.search(r"(\d+) states \((\d+) x 2 symmetries\)", printed).groups())
     assert states == 2 * recorded > 0
     before, after = load_world_model(tiny_world_model), load_world_model(out)

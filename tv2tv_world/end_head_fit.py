@@ -4,7 +4,9 @@ Each example is one real decision of a recorded episode: the newest real chunk, 
 world model's own tokenizer, and for every action of the game whether it ends the game in the
 next decision (replayed in the real game: `counterfactual_ends.tried_actions`), and with
 `--pairs` whether each second action ends it in the decision after each first one; with
-`--symmetries`, each state mirrored too (`square_symmetry`): more states for the same replays. The trunk is
+`--symmetries`, each state mirrored too (`square_symmetry`): more states for the same replays; with
+`--imagined`, each decision's chunk also as the model imagines it from the one before, which is what a
+plan's later steps read. The trunk is
 not touched; the head is written into a copy of the checkpoint, and every imagination env made
 from that copy reads its end probabilities from it.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from tv2tv_world.bundle import resolve_checkpoint
 from tv2tv_world.checkpoint import load_checkpoint
 from tv2tv_world.counterfactual_ends import NO_LABEL, end_report, tried_actions
 from tv2tv_world.envs.imagination import anchor_chunk
+from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
 from tv2tv_world.envs.make import make_game
 from tv2tv_world.latent_end_head import LatentEndHead, LatentEndHeadConfig
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel
@@ -38,18 +42,23 @@ class EndExamples:
     latents: torch.Tensor  # (n, c, h, w)
     ends: torch.Tensor  # (n, a) bool: the action ends the game in the next decision
     pair_ends: torch.Tensor | None = None  # (n, a, a) int8, `counterfactual_ends.pair_ends`: two decisions ahead
+    imagined: int = 0  # the last rows: a decision's chunk as the model imagined it, with that decision's real labels
 
 
 @torch.no_grad()
 def end_examples(loaded: LoadedWorldModel, folders: list[str | Path], limit: int, pairs: bool = False,
-                 symmetries: int = 1, batch: int = 256) -> EndExamples:
+                 symmetries: int = 1, imagined: int = 0, batch: int = 256) -> EndExamples:
     """The first `limit` decisions of each folder, every action (with `pairs`, every pair of actions) tried at each.
 
     With `symmetries` 2, 4 or 8 (games whose rules mirroring leaves unchanged, `square_symmetry`), every state also
     mirrored (and transposed), its labels' actions permuted to match: that many examples a state, grouped by symmetry.
+    With `imagined` > 0, that many copies of each decision that continues its episode as a plan's later steps see
+    it (`imagine_next` from the real chunk before and the recorded action), with the real decision's labels.
     """
     if loaded.game is None:
         raise ValueError(f"{loaded.path}: the checkpoint does not name its game, so its actions cannot be tried")
+    if imagined < 0:
+        raise ValueError(f"imagined must be >= 0 (copies of the imagined chunks), got {imagined}")
     transforms = square_symmetry.symmetries(symmetries)
     permutations = [np.arange(len(loaded.game["action_texts"]))]
     if symmetries > 1:
@@ -58,29 +67,57 @@ def end_examples(loaded: LoadedWorldModel, folders: list[str | Path], limit: int
         game.close()
         permutations = [square_symmetry.action_permutation(moves, k) for k in transforms]
     size, r = loaded.vae.cfg.frame_size, loaded.vae.cfg.temporal_compression
-    latents, ends, two, chunks = {k: [] for k in transforms}, [], [], []
+    encoded, ends, two, chunks, actions, starts = [], [], [], [], [], []
 
-    def encode():
-        real = torch.cat(chunks).to(loaded.device)
-        for k in transforms:
-            latents[k].append(loaded.vae.encode(square_symmetry.transform_frames(real, k).contiguous()).cpu())
-        chunks.clear()
+    @torch.no_grad()  # no_grad is per thread
+    def encode(real: torch.Tensor) -> list[torch.Tensor]:
+        return [loaded.vae.encode(square_symmetry.transform_frames(real, k).contiguous()).cpu() for k in transforms]
 
-    for folder in folders:
-        for frames, outcome, _, pair_outcome in tried_actions(folder, loaded.game["env_id"], limit, pairs):
-            chunks.append(anchor_chunk(frames, size, r))
-            ends.append(outcome)
-            two.append(pair_outcome)
-            if len(chunks) == batch:
-                encode()
-    if chunks:
-        encode()
+    # the replays are Python and hold the GIL; the tokenizer's convolutions release it, so one thread encodes a
+    # batch while the next is replayed
+    with ThreadPoolExecutor(max_workers=1) as encoder:
+        for folder in folders:
+            for frames, outcome, action, pair_outcome in tried_actions(folder, loaded.game["env_id"], limit, pairs):
+                chunks.append(anchor_chunk(frames, size, r))
+                ends.append(outcome)
+                two.append(pair_outcome)
+                actions.append(action)
+                starts.append(frames.ndim == 3)  # an episode's reset frame
+                if len(chunks) == batch:
+                    encoded.append(encoder.submit(encode, torch.cat(chunks).to(loaded.device)))
+                    chunks.clear()
+        if chunks:
+            encoded.append(encoder.submit(encode, torch.cat(chunks).to(loaded.device)))
+        encoded = [batch.result() for batch in encoded]
     if not ends:
         raise ValueError(f"no decisions in {', '.join(map(str, folders))}")
     ends, two = torch.tensor(ends), torch.from_numpy(np.stack(two)) if pairs else None
-    return EndExamples(torch.cat([torch.cat(latents[k]) for k in transforms]),
-                       torch.cat([ends[:, p] for p in permutations]),
-                       torch.cat([two[:, p][:, :, p] for p in permutations]) if pairs else None)
+    latents = [torch.cat([batch[i] for batch in encoded]) for i in range(len(transforms))]
+    labels = [ends[:, p] for p in permutations]
+    pair_labels = [two[:, p][:, :, p] for p in permutations] if pairs else []
+    before = np.flatnonzero(~np.array(starts[1:] + [True]))  # decisions whose next one continues the episode
+    if imagined and len(before):
+        latents += [imagine_next(loaded, latents[0][before], np.array(actions)[before])] * imagined
+        labels += [ends[before + 1]] * imagined
+        pair_labels += [two[before + 1]] * imagined if pairs else []
+    return EndExamples(torch.cat(latents), torch.cat(labels), torch.cat(pair_labels) if pairs else None,
+                       imagined=len(before) * imagined)
+
+
+def imagine_next(loaded: LoadedWorldModel, latents: torch.Tensor, actions: np.ndarray, flow_steps: int = 4,
+                 guidance: float = 3.0, batch: int = 64) -> torch.Tensor:
+    """(n, c, h, w) real chunks' latents and (n,) actions -> (n, c, h, w) the next chunk each as the model imagines
+    it, as a plan's step after a real start does (the planners' flow steps and guidance; seeded by batch)."""
+    env = ImaginationVectorEnv(batch, loaded, observation="latent", flow_steps=flow_steps, guidance=guidance,
+                               termination_threshold=1.0)
+    imagined = []
+    for i in range(0, len(latents), batch):
+        rows = np.arange(i, min(i + batch, len(latents)))
+        full = np.resize(rows, batch)  # the last batch repeats its rows to fill every sub-env
+        env.reset(seed=i, options={"latents": latents[full].numpy()})
+        imagined.append(torch.from_numpy(env.step(actions[full])[0][: len(rows)].copy()))
+    env.close()
+    return torch.cat(imagined)
 
 
 def fit_end_head(examples: EndExamples, action_texts: list[str], epochs: int = 30, batch: int = 128,
@@ -132,12 +169,16 @@ def fit_end_head(examples: EndExamples, action_texts: list[str], epochs: int = 3
 def head_ranking(head: LatentEndHead, examples: EndExamples) -> dict:
     """How the head tells a state's deadly actions from its safe ones (`end_report`); for a two-decision head and
     examples with pair ends, also `second_decision`: the same over every (state, first action) that left the game
-    running, among the second actions."""
+    running, among the second actions; for examples with imagined rows, those apart as `imagined`."""
     first, second = head.logits(examples.latents)
-    report = end_report(torch.sigmoid(first), examples.ends)
+    real = len(examples.ends) - examples.imagined
+    report = end_report(torch.sigmoid(first[:real]), examples.ends[:real])
     if second is not None and examples.pair_ends is not None:
-        running = (examples.pair_ends != NO_LABEL).all(dim=-1)  # (n, a): rows of second actions with labels
-        report["second_decision"] = end_report(torch.sigmoid(second[running]), examples.pair_ends[running] == 1)
+        pairs, second = examples.pair_ends[:real], second[:real]
+        running = (pairs != NO_LABEL).all(dim=-1)  # (n, a): rows of second actions with labels
+        report["second_decision"] = end_report(torch.sigmoid(second[running]), pairs[running] == 1)
+    if examples.imagined:
+        report["imagined"] = end_report(torch.sigmoid(first[real:]), examples.ends[real:])
     return report
 
 

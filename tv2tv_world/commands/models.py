@@ -103,12 +103,14 @@ def _fit_end_head(args: argparse.Namespace) -> None:
     torch_threads(args.threads)
     began = time.perf_counter()
     loaded = load_world_model(args.checkpoint)
-    examples = end_examples(loaded, args.data, args.limit, pairs=args.pairs, symmetries=args.symmetries)
-    n = len(examples.ends)
+    examples = end_examples(loaded, args.data, args.limit, pairs=args.pairs, symmetries=args.symmetries,
+                            imagined=args.imagined)
+    n = len(examples.ends) - examples.imagined
     mirrored = f" ({n // args.symmetries} x {args.symmetries} symmetries)" if args.symmetries > 1 else ""
-    print(f"fit on {', '.join(args.data)}: {n} states{mirrored}, {int(examples.ends.sum())} deadly actions "
-          f"({time.perf_counter() - began:.0f} s to replay and encode)")
-    heldout = end_examples(loaded, args.heldout, args.limit, pairs=args.pairs) if args.heldout else None
+    print(f"fit on {', '.join(args.data)}: {n} states{mirrored} and {examples.imagined} imagined, "
+          f"{int(examples.ends.sum())} deadly actions ({time.perf_counter() - began:.0f} s to replay and encode)")
+    heldout = end_examples(loaded, args.heldout, args.limit, pairs=args.pairs,
+                           imagined=min(args.imagined, 1)) if args.heldout else None
 
     def log(epoch: int, loss: float) -> None:
         if epoch % 5 == 4 or epoch == args.epochs - 1:
@@ -264,6 +266,11 @@ def add_commands(commands) -> None:
                           help="fit on each state also mirrored (2: left-right, 4: and up-down, and transposed, 8: all "
                                "the square's symmetries), the moves permuted to match; games that declare mirrored "
                                "rules unchanged (Forage). Encoding and each epoch cost that many times more (default: 1)")
+    end_head.add_argument("--imagined", type=int, default=0, metavar="N",
+                          help="also fit on each decision's chunk as the model imagines it from the real one before "
+                               "and the recorded action (4 Euler steps, guidance 3, as mpc), with the real decision's "
+                               "labels, N copies: a plan's later steps read imagined chunks. The held-out report then "
+                               "ranks those apart ('imagined') (default: 0)")
     end_head.add_argument("--seed", type=int, default=0)
     add_threads(end_head)
     end_head.set_defaults(run=_fit_end_head)
