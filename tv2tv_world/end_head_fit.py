@@ -170,7 +170,10 @@ def head_ranking(head: LatentEndHead, examples: EndExamples) -> dict:
     """How the head tells a state's deadly actions from its safe ones (`end_report`); for a two-decision head and
     examples with pair ends, also `second_decision`: the same over every (state, first action) that left the game
     running, among the second actions; for examples with imagined rows, those apart as `imagined`."""
-    first, second = head.logits(examples.latents)
+    # in slices: the convolutions' activations for 200,000 latents at once would take ~10 GB
+    parts = [head.logits(latents) for latents in examples.latents.split(4096)]
+    first = torch.cat([one for one, _ in parts])
+    second = torch.cat([two for _, two in parts]) if parts[0][1] is not None else None
     real = len(examples.ends) - examples.imagined
     report = end_report(torch.sigmoid(first[:real]), examples.ends[:real])
     if second is not None and examples.pair_ends is not None:
