@@ -32,6 +32,7 @@ from tv2tv_world.envs.imagination import anchor_chunk
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
 from tv2tv_world.envs.make import make_game
 from tv2tv_world.latent_end_head import LatentEndHead, LatentEndHeadConfig
+from tv2tv_world.sampler import SamplerConfig
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel
 
 
@@ -73,6 +74,10 @@ def end_examples(loaded: LoadedWorldModel, folders: list[str | Path], limit: int
     def encode(real: torch.Tensor) -> list[torch.Tensor]:
         return [loaded.vae.encode(square_symmetry.transform_frames(real, k).contiguous()).cpu() for k in transforms]
 
+    def submit():
+        encoded.append(encoder.submit(encode, torch.cat(chunks).to(loaded.device)))
+        chunks.clear()
+
     # the replays are Python and hold the GIL; the tokenizer's convolutions release it, so one thread encodes a
     # batch while the next is replayed
     with ThreadPoolExecutor(max_workers=1) as encoder:
@@ -84,10 +89,9 @@ def end_examples(loaded: LoadedWorldModel, folders: list[str | Path], limit: int
                 actions.append(action)
                 starts.append(frames.ndim == 3)  # an episode's reset frame
                 if len(chunks) == batch:
-                    encoded.append(encoder.submit(encode, torch.cat(chunks).to(loaded.device)))
-                    chunks.clear()
+                    submit()
         if chunks:
-            encoded.append(encoder.submit(encode, torch.cat(chunks).to(loaded.device)))
+            submit()
         encoded = [batch.result() for batch in encoded]
     if not ends:
         raise ValueError(f"no decisions in {', '.join(map(str, folders))}")
@@ -105,7 +109,7 @@ def end_examples(loaded: LoadedWorldModel, folders: list[str | Path], limit: int
 
 
 def imagine_next(loaded: LoadedWorldModel, latents: torch.Tensor, actions: np.ndarray, flow_steps: int = 4,
-                 guidance: float = 3.0, batch: int = 64) -> torch.Tensor:
+                 guidance: float = SamplerConfig.guidance, batch: int = 64) -> torch.Tensor:
     """(n, c, h, w) real chunks' latents and (n,) actions -> (n, c, h, w) the next chunk each as the model imagines
     it, as a plan's step after a real start does (the planners' flow steps and guidance; seeded by batch)."""
     env = ImaginationVectorEnv(batch, loaded, observation="latent", flow_steps=flow_steps, guidance=guidance,
