@@ -235,7 +235,31 @@ def test_agent_command_writes_a_report_next_to_baselines(tiny_world_model, tmp_p
     assert "| mpc |" in markdown and "## Plan audit" in markdown
     printed = capsys.readouterr().out
     assert "mpc" in printed and "plan audit" in printed
+    assert "mpc          episode 2/2 (seed 10001)" in printed and "oracle       episode 1/2 (seed 10000)" in printed
+    assert report["complete"] and "Partial" not in markdown
     assert list((tmp_path / "agents_tb").glob("events.out.tfevents.*"))
+
+
+def test_a_stopped_agent_run_leaves_a_report_of_the_episodes_it_finished(tiny_world_model, tmp_path, monkeypatch):
+    import tv2tv_world.agents.make_agent as agents
+
+    def make_stopping_agent(name, loaded, env, settings):  # the oracle is stopped as its second episode starts
+        agent = make_agent(name, loaded, env, settings)
+        if name == "oracle":
+            reset = agent.reset
+            agent.reset = lambda env, seed: (_ for _ in ()).throw(KeyboardInterrupt) if seed == 11 else reset(env, seed)
+        return agent
+
+    monkeypatch.setattr(agents, "make_agent", make_stopping_agent)
+    out = tmp_path / "agents.json"
+    with pytest.raises(KeyboardInterrupt):
+        main(["agent", "--agent", "random", "--checkpoint", str(tiny_world_model), "--episodes", "3", "--seed", "10",
+              "--max-decisions", "2", "--baselines", "oracle", "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert not report["complete"] and "**Partial**" in out.with_suffix(".md").read_text()
+    assert report["agents"]["random"]["episodes"] == 3 and report["agents"]["random"]["seeds"] == [10, 12]
+    oracle = report["agents"]["oracle"]
+    assert oracle["episodes"] == 1 and oracle["seeds"] == [10, 10] and len(oracle["returns"]) == 1
 
 
 def test_agent_command_records_the_agents_episodes_as_a_dataset_that_replays_and_branches(tiny_world_model, tmp_path,

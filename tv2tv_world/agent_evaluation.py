@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
@@ -17,11 +18,13 @@ from tv2tv_world.optional_number import optional_number
 
 def play_episodes(agent: Agent, env: gym.Env, episodes: int, seed: int = 0, max_decisions: int | None = None,
                   writer: SummaryWriter | None = None, tag: str = "agent",
-                  recording: AgentRecording | None = None) -> dict:
+                  recording: AgentRecording | None = None,
+                  on_episode: Callable[[dict], None] | None = None) -> dict:
     """Episode i is played with seed `seed + i`, for at most `max_decisions` decisions (None: to the game's end).
 
     Returns the returns, their mean and std, decisions per episode and wall time; logs each
-    episode's return to `writer` under `tag/return`; `recording` writes every episode as a dataset shard.
+    episode's return to `writer` under `tag/return`; `recording` writes every episode as a dataset shard;
+    `on_episode` gets that summary of the episodes played so far after each one (a run cut short keeps them).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -46,10 +49,16 @@ def play_episodes(agent: Agent, env: gym.Env, episodes: int, seed: int = 0, max_
         if writer is not None:
             writer.add_scalar(f"{tag}/return", total, i)
             writer.add_scalar(f"{tag}/decisions", decisions, i)
-    seconds = time.perf_counter() - began
-    return {"returns": returns, "mean": float(np.mean(returns)), "std": float(np.std(returns)), "episodes": episodes,
-            "seeds": [seed, seed + episodes - 1], "decisions": lengths, "seconds": seconds,
-            "seconds_per_decision": seconds / max(1, sum(lengths))}
+        if on_episode is not None:
+            on_episode(_summary(returns, lengths, seed, time.perf_counter() - began))
+    return _summary(returns, lengths, seed, time.perf_counter() - began)
+
+
+def _summary(returns: list[float], lengths: list[int], seed: int, seconds: float) -> dict:
+    """What `play_episodes` reports for the episodes played so far (seeds `seed`.. in order)."""
+    return {"returns": list(returns), "mean": float(np.mean(returns)), "std": float(np.std(returns)),
+            "episodes": len(returns), "seeds": [seed, seed + len(returns) - 1], "decisions": list(lengths),
+            "seconds": seconds, "seconds_per_decision": seconds / max(1, sum(lengths))}
 
 
 def write_agent_report(report: dict, out: str | Path) -> tuple[Path, Path]:
@@ -61,11 +70,20 @@ def write_agent_report(report: dict, out: str | Path) -> tuple[Path, Path]:
         f"# Agents in the real game: {report['env_id']}", "",
         f"World model `{report['checkpoint']}`; seeds {report['seed']}..{report['seed'] + report['episodes'] - 1}; "
         f"at most {report['max_decisions'] or 'all'} decisions per episode; planner {report['planner']}.", "",
+        *_partial_lines(report),
         "| agent | return (mean ± std) | episodes | decisions per episode | s per decision |",
         "| --- | --- | --- | --- | --- |", *rows, "", *_audit_lines(report)])
     md = out.with_suffix(".md")
     write_text(md, markdown)
     return out, md
+
+
+def _partial_lines(report: dict) -> list[str]:
+    """A warning while the run that writes `report` has not finished (or was stopped): the rows hold fewer episodes."""
+    if report.get("complete", True):
+        return []
+    return ["**Partial**: written while the run played (or where it stopped); each row counts only the episodes "
+            "finished, and agents not yet reached have none.", ""]
 
 
 def _audit_lines(report: dict) -> list[str]:

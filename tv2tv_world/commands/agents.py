@@ -38,14 +38,22 @@ def _agent(args: argparse.Namespace) -> None:
     report = {"env_id": loaded.game["env_id"], "checkpoint": str(args.checkpoint), "seed": args.seed,
               "episodes": args.episodes, "max_decisions": args.max_decisions, "planner": asdict(planner),
               "flow_steps": args.flow_steps, "guidance": args.guidance, "end_penalty": args.end_penalty,
-              "noise_draws": args.noise_draws, "agents": {}}
+              "noise_draws": args.noise_draws, "agents": {}, "complete": False}
+
+    def episode_done(name: str, so_far: dict) -> None:  # the report on disk always holds every finished episode
+        report["agents"][name] = so_far
+        write_agent_report(report, out)
+        print(f"{name:12s} episode {so_far['episodes']}/{args.episodes} (seed {so_far['seeds'][1]}): return "
+              f"{so_far['returns'][-1]:g} in {so_far['decisions'][-1]} decisions", flush=True)
+
     for name in names:
         env = make_real_env(loaded)
         agent = make_agent(name, loaded, env, settings)
         recording = (AgentRecording(args.record, env, loaded.game, name, args.seed, args.episodes)
                      if args.record and name == args.agent else None)
         report["agents"][name] = result = play_episodes(agent, env, args.episodes, args.seed, args.max_decisions,
-                                                        writer, tag=name, recording=recording)
+                                                        writer, tag=name, recording=recording,
+                                                        on_episode=lambda so_far, name=name: episode_done(name, so_far))
         print(f"{name:12s} return {result['mean']:7.2f} ± {result['std']:.2f} over {args.episodes} episodes "
               f"({result['seconds']:.0f} s, {result['seconds_per_decision']:.3f} s per decision)", flush=True)
         if isinstance(getattr(agent, "returns", None), PlanAudit):
@@ -58,6 +66,7 @@ def _agent(args: argparse.Namespace) -> None:
                     writer.add_scalar(f"{name}/audit/{key}", audit[key])
         env.close()
     writer.close()
+    report["complete"] = True
     paths = write_agent_report(report, out)
     print("wrote " + ", ".join(str(p) for p in paths))
 
