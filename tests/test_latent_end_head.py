@@ -12,7 +12,7 @@ from tv2tv_world.bundle import write_bundle
 from tv2tv_world.cli import main
 from tv2tv_world.counterfactual_ends import NO_LABEL, counterfactual_ends, tried_actions
 from tv2tv_world.dataset.collect import collect
-from tv2tv_world.end_head_fit import EndExamples, end_examples, fit_end_head, head_ranking, imagine_next
+from tv2tv_world.end_head_fit import EndExamples, end_examples, fit_end_head, head_ranking, imagined_ahead
 from tv2tv_world.envs.imagination import ImaginationEnv
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
 from tv2tv_world.latent_end_head import LatentEndHead, LatentEndHeadConfig, with_end_head
@@ -119,7 +119,7 @@ def test_imagined_examples_are_the_next_decisions_as_imagined_with_their_real_la
     n, m, rows = len(plain.ends), len(before), torch.tensor(before)
     assert m > 10 and both.imagined == 2 * m and len(both.latents) == len(both.ends) == len(both.pair_ends) == n + 2 * m
     assert torch.equal(both.latents[:n], plain.latents) and torch.equal(both.ends[:n], plain.ends)
-    expected = imagine_next(loaded, plain.latents[rows], np.array([decisions[t][2] for t in before]))
+    expected = imagined_ahead(loaded, plain.latents[rows], np.array([[decisions[t][2]] for t in before]))[0]
     for copy in range(2):
         block = slice(n + copy * m, n + (copy + 1) * m)
         assert torch.equal(both.latents[block], expected)
@@ -133,6 +133,42 @@ def test_imagined_examples_are_the_next_decisions_as_imagined_with_their_real_la
     assert "within_state_auc" in ours.pop("imagined") and ours == real_only  # imagined rows reported apart
     with pytest.raises(ValueError, match="imagined must be >= 0"):
         end_examples(loaded, [data], 5, imagined=-1)
+
+
+def test_deeper_imagined_examples_follow_the_recorded_actions_from_a_real_chunk(tiny_world_model, tmp_path):
+    data = tmp_path / "random"
+    collect("tv2tv_world/Forage-v0", "random", 3, data, seed=6, env_kwargs={"max_steps": 40, "n_hazards": 4},
+            progress=False)
+    loaded = load_world_model(tiny_world_model)
+    plain = end_examples(loaded, [data], 40)
+    one, deep = end_examples(loaded, [data], 40, imagined=1), end_examples(loaded, [data], 40, imagined=1, depth=3)
+    decisions = list(tried_actions(data, loaded.game["env_id"], 40))
+    n = len(decisions)
+    reach = [0] * n  # how many decisions after t are t's episode, counted from the replays' frames
+    for t in range(n):
+        while t + reach[t] + 1 < n and decisions[t + reach[t] + 1][0].ndim == 4:
+            reach[t] += 1
+    rows = [t for t in range(n) if reach[t] > 0]
+    plans = np.array([[decisions[min(t + j, n - 1)][2] for j in range(3)] for t in rows])
+    chunks = imagined_ahead(loaded, plain.latents[rows], plans)  # (3, len(rows), c, h, w)
+    offset = n
+    for k in (1, 2, 3):  # grouped by depth: the chunk k steps from the real one at t, with decision t + k's labels
+        keep = [i for i, t in enumerate(rows) if reach[t] >= k]
+        block = slice(offset, offset + len(keep))
+        assert len(keep) >= 5 and torch.equal(deep.latents[block], chunks[k - 1][keep])
+        assert torch.equal(deep.ends[block], plain.ends[[rows[i] + k for i in keep]])
+        assert torch.equal(deep.depths[offset - n:offset - n + len(keep)], torch.full((len(keep),), k))
+        offset += len(keep)
+    assert offset == len(deep.ends) == n + deep.imagined
+    assert torch.equal(deep.latents[:n + one.imagined], one.latents)  # depth 1 is what --imagined alone gives
+    assert not torch.allclose(chunks[1], chunks[0], atol=1e-3)  # a second step, not the first again
+
+    c, size = plain.latents.shape[1], plain.latents.shape[-1]
+    report = head_ranking(LatentEndHead(LatentEndHeadConfig(c, size, tuple(loaded.game["action_texts"]))), deep)
+    assert sorted(report["imagined_by_depth"]) == [1, 2, 3] and "imagined_by_depth" not in head_ranking(
+        LatentEndHead(LatentEndHeadConfig(c, size, tuple(loaded.game["action_texts"]))), one)
+    with pytest.raises(ValueError, match="depth must be >= 1"):
+        end_examples(loaded, [data], 5, imagined=1, depth=0)
 
 
 def test_the_head_round_trips_as_plain_data_and_refuses_what_it_cannot_read(tmp_path):
@@ -163,10 +199,11 @@ def test_the_head_round_trips_as_plain_data_and_refuses_what_it_cannot_read(tmp_
 
 def test_fit_end_head_writes_a_checkpoint_whose_envs_read_their_ends_from_it(tiny_world_model, tmp_path, capsys):
     data, out = _fit_on_random_games(tiny_world_model, tmp_path, episodes=6, seed=5, max_steps=48,
-                                     options=["--epochs", "3", "--limit", "60", "--symmetries", "2", "--imagined", "1"],
-                                     heldout=True)
+                                     options=["--epochs", "3", "--limit", "60", "--symmetries", "2", "--imagined", "1",
+                                              "--depth", "2"], heldout=True)
     printed = capsys.readouterr().out
     assert "within_state_auc" in printed and '"heldout"' in printed and '"imagined"' in printed
+    assert '"imagined_by_depth"' in printed
     states, recorded = map(int, re.search(r"(\d+) states \((\d+) x 2 symmetries\)", printed).groups())
     assert states == 2 * recorded > 0
     before, after = load_world_model(tiny_world_model), load_world_model(out)

@@ -5,8 +5,8 @@ world model's own tokenizer, and for every action of the game whether it ends th
 next decision (replayed in the real game: `counterfactual_ends.tried_actions`), and with
 `--pairs` whether each second action ends it in the decision after each first one; with
 `--symmetries`, each state mirrored too (`square_symmetry`): more states for the same replays; with
-`--imagined`, each decision's chunk also as the model imagines it from the one before, which is what a
-plan's later steps read. The trunk is
+`--imagined`, each decision's chunk also as the model imagines it from a real one 1..`--depth` decisions
+before, which is what a plan's later steps read (a plan of 4 reads chunks 2 and 3 steps deep). The trunk is
 not touched; the head is written into a copy of the checkpoint, and every imagination env made
 from that copy reads its end probabilities from it.
 """
@@ -44,22 +44,26 @@ class EndExamples:
     ends: torch.Tensor  # (n, a) bool: the action ends the game in the next decision
     pair_ends: torch.Tensor | None = None  # (n, a, a) int8, `counterfactual_ends.pair_ends`: two decisions ahead
     imagined: int = 0  # the last rows: a decision's chunk as the model imagined it, with that decision's real labels
+    depths: torch.Tensor | None = None  # (imagined,) how many steps from a real chunk each imagined row is
 
 
 @torch.no_grad()
 def end_examples(loaded: LoadedWorldModel, folders: list[str | Path], limit: int, pairs: bool = False,
-                 symmetries: int = 1, imagined: int = 0, batch: int = 256) -> EndExamples:
+                 symmetries: int = 1, imagined: int = 0, depth: int = 1, batch: int = 256) -> EndExamples:
     """The first `limit` decisions of each folder, every action (with `pairs`, every pair of actions) tried at each.
 
     With `symmetries` 2, 4 or 8 (games whose rules mirroring leaves unchanged, `square_symmetry`), every state also
     mirrored (and transposed), its labels' actions permuted to match: that many examples a state, grouped by symmetry.
-    With `imagined` > 0, that many copies of each decision that continues its episode as a plan's later steps see
-    it (`imagine_next` from the real chunk before and the recorded action), with the real decision's labels.
+    With `imagined` > 0, that many copies of each decision as a plan's later steps see it: for k = 1..`depth`, the
+    chunk imagined from the real one k decisions before with the recorded actions (`imagined_ahead`), wherever those
+    decisions are one episode, with the real decision's labels; grouped by copy, then by k.
     """
     if loaded.game is None:
         raise ValueError(f"{loaded.path}: the checkpoint does not name its game, so its actions cannot be tried")
     if imagined < 0:
         raise ValueError(f"imagined must be >= 0 (copies of the imagined chunks), got {imagined}")
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1 (decisions imagined from a real chunk), got {depth}")
     transforms = square_symmetry.symmetries(symmetries)
     permutations = [np.arange(len(loaded.game["action_texts"]))]
     if symmetries > 1:
@@ -99,29 +103,54 @@ def end_examples(loaded: LoadedWorldModel, folders: list[str | Path], limit: int
     latents = [torch.cat([batch[i] for batch in encoded]) for i in range(len(transforms))]
     labels = [ends[:, p] for p in permutations]
     pair_labels = [two[:, p][:, :, p] for p in permutations] if pairs else []
-    before = np.flatnonzero(~np.array(starts[1:] + [True]))  # decisions whose next one continues the episode
-    if imagined and len(before):
-        latents += [imagine_next(loaded, latents[0][before], np.array(actions)[before])] * imagined
-        labels += [ends[before + 1]] * imagined
-        pair_labels += [two[before + 1]] * imagined if pairs else []
+    ahead = imagined_rows(loaded, latents[0], np.array(actions), np.array(starts), depth) if imagined else []
+    depths = []
+    for _ in range(imagined):
+        for k, (rows, chunks) in enumerate(ahead, 1):
+            latents.append(chunks)
+            labels.append(ends[rows + k])
+            pair_labels += [two[rows + k]] if pairs else []
+            depths += [k] * len(rows)
     return EndExamples(torch.cat(latents), torch.cat(labels), torch.cat(pair_labels) if pairs else None,
-                       imagined=len(before) * imagined)
+                       imagined=len(depths), depths=torch.tensor(depths, dtype=torch.long) if depths else None)
 
 
-def imagine_next(loaded: LoadedWorldModel, latents: torch.Tensor, actions: np.ndarray, flow_steps: int = 4,
-                 guidance: float = SamplerConfig.guidance, batch: int = 64) -> torch.Tensor:
-    """(n, c, h, w) real chunks' latents and (n,) actions -> (n, c, h, w) the next chunk each as the model imagines
-    it, as a plan's step after a real start does (the planners' flow steps and guidance; seeded by batch)."""
+def imagined_rows(loaded: LoadedWorldModel, latents: torch.Tensor, actions: np.ndarray, starts: np.ndarray,
+                  depth: int) -> list[tuple[np.ndarray, torch.Tensor]]:
+    """For k = 1..depth, (rows, chunks): the decisions t whose episode goes on for k more decisions, and (len(rows),
+    c, h, w) the chunk at decision t + k as the model imagines it from the real one at t and actions t..t+k-1.
+
+    latents: (n, c, h, w) the decisions' real chunks in recorded order; actions: (n,) those taken; starts: (n,)
+    bool, where an episode begins.
+    """
+    n = len(latents)
+    reach = np.zeros(n, dtype=int)  # how many decisions after t are still t's episode
+    for t in range(n - 2, -1, -1):
+        reach[t] = 0 if starts[t + 1] else reach[t + 1] + 1
+    rows = np.flatnonzero(reach > 0)
+    if not len(rows):
+        return []
+    plans = actions[np.minimum(rows[:, None] + np.arange(depth), n - 1)]  # past an episode's end: dropped below
+    chunks = imagined_ahead(loaded, latents[rows], plans)
+    return [(rows[reach[rows] >= k], chunks[k - 1][torch.from_numpy(reach[rows] >= k)]) for k in range(1, depth + 1)]
+
+
+def imagined_ahead(loaded: LoadedWorldModel, latents: torch.Tensor, actions: np.ndarray, flow_steps: int = 4,
+                   guidance: float = SamplerConfig.guidance, batch: int = 64) -> torch.Tensor:
+    """(n, c, h, w) real chunks' latents and (n, d) actions -> (d, n, c, h, w): the chunk after each of the d
+    actions as the model imagines it from the real start, as a plan's steps do (the planners' flow steps and
+    guidance; seeded by batch)."""
     env = ImaginationVectorEnv(batch, loaded, observation="latent", flow_steps=flow_steps, guidance=guidance,
-                               termination_threshold=1.0)
+                               termination_threshold=1.0)  # never ends: every step is imagined
     imagined = []
     for i in range(0, len(latents), batch):
         rows = np.arange(i, min(i + batch, len(latents)))
         full = np.resize(rows, batch)  # the last batch repeats its rows to fill every sub-env
         env.reset(seed=i, options={"latents": latents[full].numpy()})
-        imagined.append(torch.from_numpy(env.step(actions[full])[0][: len(rows)].copy()))
+        imagined.append(torch.stack([torch.from_numpy(env.step(step)[0][: len(rows)].copy())
+                                     for step in actions[full].T]))
     env.close()
-    return torch.cat(imagined)
+    return torch.cat(imagined, dim=1)
 
 
 def fit_end_head(examples: EndExamples, action_texts: list[str], epochs: int = 30, batch: int = 128,
@@ -173,7 +202,8 @@ def fit_end_head(examples: EndExamples, action_texts: list[str], epochs: int = 3
 def head_ranking(head: LatentEndHead, examples: EndExamples) -> dict:
     """How the head tells a state's deadly actions from its safe ones (`end_report`); for a two-decision head and
     examples with pair ends, also `second_decision`: the same over every (state, first action) that left the game
-    running, among the second actions; for examples with imagined rows, those apart as `imagined`."""
+    running, among the second actions; for examples with imagined rows, those apart as `imagined`, and where they
+    come from more than one depth, each depth's as `imagined_by_depth`."""
     # in slices: the convolutions' activations for 200,000 latents at once would take ~10 GB
     parts = [head.logits(latents) for latents in examples.latents.split(4096)]
     first = torch.cat([one for one, _ in parts])
@@ -186,6 +216,11 @@ def head_ranking(head: LatentEndHead, examples: EndExamples) -> dict:
         report["second_decision"] = end_report(torch.sigmoid(second[running]), pairs[running] == 1)
     if examples.imagined:
         report["imagined"] = end_report(torch.sigmoid(first[real:]), examples.ends[real:])
+        depths = examples.depths
+        if depths is not None and len(depths.unique()) > 1:
+            report["imagined_by_depth"] = {int(k): end_report(torch.sigmoid(first[real:][depths == k]),
+                                                              examples.ends[real:][depths == k])
+                                           for k in depths.unique()}
     return report
 
 

@@ -104,13 +104,13 @@ def _fit_end_head(args: argparse.Namespace) -> None:
     began = time.perf_counter()
     loaded = load_world_model(args.checkpoint)
     examples = end_examples(loaded, args.data, args.limit, pairs=args.pairs, symmetries=args.symmetries,
-                            imagined=args.imagined)
+                            imagined=args.imagined, depth=args.depth)
     n = len(examples.ends) - examples.imagined
     mirrored = f" ({n // args.symmetries} x {args.symmetries} symmetries)" if args.symmetries > 1 else ""
     print(f"fit on {', '.join(args.data)}: {n} states{mirrored} and {examples.imagined} imagined, "
           f"{int(examples.ends.sum())} deadly actions ({time.perf_counter() - began:.0f} s to replay and encode)")
     heldout = end_examples(loaded, args.heldout, args.limit, pairs=args.pairs,
-                           imagined=min(args.imagined, 1)) if args.heldout else None
+                           imagined=min(args.imagined, 1), depth=args.depth) if args.heldout else None
 
     def log(epoch: int, loss: float) -> None:
         if epoch % 5 == 4 or epoch == args.epochs - 1:
@@ -271,6 +271,10 @@ def add_commands(commands) -> None:
                                "and the recorded action (4 Euler steps, guidance 3, as mpc), with the real decision's "
                                "labels, N copies: a plan's later steps read imagined chunks. The held-out report then "
                                "ranks those apart ('imagined') (default: 0)")
+    end_head.add_argument("--depth", type=int, default=1, metavar="D",
+                          help="with --imagined, each decision's chunk also imagined from the real one 2..D decisions "
+                               "before with the recorded actions (a plan of 4 reads its third and fourth steps' ends "
+                               "from chunks 2 and 3 deep); imagining costs D times more (default: 1)")
     end_head.add_argument("--seed", type=int, default=0)
     add_threads(end_head)
     end_head.set_defaults(run=_fit_end_head)
