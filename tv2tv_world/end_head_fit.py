@@ -43,8 +43,13 @@ class EndExamples:
     latents: torch.Tensor  # (n, c, h, w)
     ends: torch.Tensor  # (n, a) bool: the action ends the game in the next decision
     pair_ends: torch.Tensor | None = None  # (n, a, a) int8, `counterfactual_ends.pair_ends`: two decisions ahead
-    imagined: int = 0  # the last rows: a decision's chunk as the model imagined it, with that decision's real labels
-    depths: torch.Tensor | None = None  # (imagined,) how many steps from a real chunk each imagined row is
+    depths: torch.Tensor | None = None  # (imagined,) for the last rows, a decision's chunk as the model imagined it
+    # with that decision's real labels: how many steps from a real chunk each is
+
+    @property
+    def imagined(self) -> int:
+        """How many of the last rows are imagined chunks (one per entry of `depths`)."""
+        return 0 if self.depths is None else len(self.depths)
 
 
 @torch.no_grad()
@@ -112,7 +117,7 @@ def end_examples(loaded: LoadedWorldModel, folders: list[str | Path], limit: int
             pair_labels += [two[rows + k]] if pairs else []
             depths += [k] * len(rows)
     return EndExamples(torch.cat(latents), torch.cat(labels), torch.cat(pair_labels) if pairs else None,
-                       imagined=len(depths), depths=torch.tensor(depths, dtype=torch.long) if depths else None)
+                       depths=torch.tensor(depths, dtype=torch.long) if depths else None)
 
 
 def imagined_rows(loaded: LoadedWorldModel, latents: torch.Tensor, actions: np.ndarray, starts: np.ndarray,
