@@ -19,11 +19,7 @@ export DEADLINE=$((start + ${BUDGET:-520})) start
 export RUNS=${RUNS:-runs_gpu/agents}
 mkdir -p "$RUNS"
 [[ -n "${OUT:-}" ]] && trap 'tar czf "$OUT/agents.tgz" -C "$(dirname "$RUNS")" "$(basename "$RUNS")"' EXIT
-if [[ -n "${WHEELS:-}" ]]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHEELS"/*.whl || exit 1
-  python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/site . || exit 1
-  export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH
-fi
+source scripts/gpu_site.sh
 block() {
   local s=$1 left=$((DEADLINE - $(date +%s)))
   (( left > 30 )) || { echo "skipped $s (deadline)"; return; }

@@ -23,6 +23,16 @@ def tiny_dataset(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def random_forage(tmp_path_factory):
+    """Six short Forage episodes of the random player, who walks into hazards."""
+    from tv2tv_world.dataset.collect import collect
+
+    out = tmp_path_factory.mktemp("forage_random")
+    collect("tv2tv_world/Forage-v0", "random", 6, out, seed=7, env_kwargs=TINY_FORAGE, progress=False)
+    return out
+
+
 TINY_VAE_CONFIG = Path(__file__).parent / "configs" / "vae_tiny.yaml"
 
 

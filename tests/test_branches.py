@@ -8,7 +8,6 @@ import torch
 
 from tv2tv_world.cli import main
 from tv2tv_world.dataset.branches import branch_dataset
-from tv2tv_world.dataset.collect import collect
 from tv2tv_world.dataset.format import DatasetError, Manifest, read_episode
 from tv2tv_world.dataset.latents import encode_dataset, encode_frames, load_latents
 from tv2tv_world.envs.decision_repeat import DecisionRepeat
@@ -16,14 +15,6 @@ from tv2tv_world.envs.make import make_game
 from tv2tv_world.video_vae import VideoVAE, VideoVAEConfig
 
 from conftest import TINY_FORAGE
-
-
-@pytest.fixture(scope="module")
-def random_forage(tmp_path_factory):
-    """Six short Forage episodes of the random player, who walks into hazards."""
-    out = tmp_path_factory.mktemp("forage_random")
-    collect("tv2tv_world/Forage-v0", "random", 6, out, seed=7, env_kwargs=TINY_FORAGE, progress=False)
-    return out
 
 
 @pytest.fixture(scope="module")

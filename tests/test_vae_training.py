@@ -56,6 +56,27 @@ def test_checkpoint_loads_as_a_tokenizer_with_its_latent_statistics(trained_vae)
     assert not torch.allclose(vae.latent_std, torch.ones(4))  # learned from data, stored in the checkpoint
 
 
+def test_a_warm_start_begins_from_a_trained_tokenizer_with_a_fresh_schedule(trained_vae, tiny_dataset, tmp_path):
+    from tv2tv_world.vae_module import VideoVAEModule
+
+    source = trained_vae / "version_1" / "checkpoints" / "last.ckpt"
+    trained = VideoVAE.from_checkpoint(source)
+    warm = VideoVAEModule(config=trained.cfg, init_from=str(source))
+    for (name, value), same in zip(trained.state_dict().items(), warm.vae.state_dict().values()):
+        assert torch.equal(value, same), name  # weights and latent statistics
+
+    run_fit(_args(tiny_dataset, tmp_path, f"--model.init_args.init_from={source}", "--trainer.max_steps=2"))
+    run = tmp_path / "vae_tiny" / "version_0"
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2
+    fresh_first = _scalars(trained_vae / "version_0", "train/loss")[0]
+    warm_first = _scalars(run, "train/loss")[0]
+    assert warm_first[0] == 0 and warm_first[1] < fresh_first[1]  # step 0 again, from where the source had got to
+
+    other = {**trained.cfg.__dict__, "latent_channels": 2 * trained.cfg.latent_channels}
+    with pytest.raises(ValueError, match="init_from .* is a tokenizer of .*latent_channels.: 4.*must be equal"):
+        VideoVAEModule(config=other, init_from=str(source))
+
+
 class _RunsCode:
     def __init__(self, marker: Path):
         self.marker = marker

@@ -101,11 +101,17 @@ def test_warm_start_copies_a_world_models_weights_and_refuses_what_cannot_fit(ti
         WorldModelModule(vae_checkpoint=str(other_tokenizer), mot=mot, init_from=str(tiny_world_model))
 
 
-def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_dataset, tmp_path):
+def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_dataset, random_forage, tmp_path):
     out = tmp_path / "eval" / "report.json"
     main(["evaluate", "--checkpoint", str(tiny_world_model), "--data", str(tiny_dataset),
-          "--out", str(out), "--horizon", "4", "--windows", "6", "--flow-steps", "2", "--probe-steps", "5"])
+          "--out", str(out), "--horizon", "4", "--windows", "6", "--flow-steps", "2", "--probe-steps", "5",
+          "--probe-data", str(random_forage)])
     report = json.loads(out.read_text())
+    assert report["probe_data"] == [str(random_forage)]
+    # Forage replays its recordings: the real game played every window's counterfactual commands
+    assert 0.0 <= report["counterfactual_control_real_game"] <= 1.0
+    assert 0.0 <= report["counterfactual_control_on_real_steps"] <= 1.0
+    assert 0.0 < report["counterfactual_real_game_steps"] <= 1.0 and "real_game_note" not in report
     assert report["windows"] == 6 and report["horizon"] == 4
     assert set(report["psnr_by_horizon"]) == {"1", "4"} and len(report["psnr_curve"]) == 4
     assert report["psnr_by_horizon"]["4"] == report["psnr_curve"][3] and 0 < report["psnr_curve"][0] < 60
@@ -117,10 +123,20 @@ def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_datas
         assert set(report[key]) == {"1", "4"} and all(0.0 <= v <= 1.0 for v in report[key].values()), key
     for key in ("reward_auc", "reward_auc_real_chunks", "termination_auc", "termination_auc_real_chunks"):  # None: no event of that kind
         assert key in report and (report[key] is None or 0.0 <= report[key] <= 1.0), key
-    assert "| PSNR dB |" in out.with_suffix(".md").read_text() and "| counterfactual control |" in out.with_suffix(".md").read_text()
+    markdown = out.with_suffix(".md").read_text()
+    assert "| PSNR dB |" in markdown and "| counterfactual control |" in markdown
+    assert "| the real game's counterfactual control |" in markdown and f"`{random_forage}`" in markdown
     assert Image.open(tmp_path / "eval" / "report_psnr.png").size == (640, 400)
     probe = torch.load(tmp_path / "eval" / "report_probe.pt", weights_only=True)
     assert probe["shape"]["actions"] == 5
+
+
+def test_evaluate_refuses_to_train_its_probe_on_the_episodes_it_scores(tiny_world_model, tiny_dataset, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--checkpoint", str(tiny_world_model), "--data", str(tiny_dataset), "--out",
+              str(tmp_path / "r.json"), "--horizon", "4", "--windows", "2", "--probe-data", str(tiny_dataset)])
+    assert "is the evaluated folder; the probe must not train on the episodes it is scored on" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
 
 
 def test_head_lr_scale_gives_the_reward_and_termination_heads_their_own_rate(tiny_world_model):

@@ -46,15 +46,22 @@ def markdown_summary(report: dict) -> str:
         "| --- | " + " | ".join("---" for _ in horizons) + " |",
         "| PSNR dB | " + " | ".join(f"{report['psnr_by_horizon'][h]:.2f}" for h in horizons) + " |",
         "| SSIM | " + " | ".join(f"{report['ssim_by_horizon'][h]:.3f}" for h in horizons) + " |",
-        *[f"| {name} | " + " | ".join(f"{report[key][h]:.3f}" for h in horizons) + " |"
-          for name, key in (("control", "control_by_horizon"), ("counterfactual control", "counterfactual_control_by_horizon"))],
+        *[f"| {name} | " + " | ".join(optional_number(report[key].get(h)) for h in horizons) + " |"
+          for name, key in (("control", "control_by_horizon"), ("counterfactual control", "counterfactual_control_by_horizon"),
+                            ("the real game's counterfactual control", "counterfactual_control_real_game_by_horizon"))
+          if report.get(key)],  # the real game's: absent in older reports, None where the game does not replay
         "",
         "| metric | value |",
         "| --- | --- |",
     ]
-    for key in ("tokenizer_psnr", "control_accuracy", "counterfactual_control_accuracy", "probe_real_accuracy",
+    for key in ("tokenizer_psnr", "control_accuracy", "counterfactual_control_accuracy", "counterfactual_control_real_game",
+                "counterfactual_control_on_real_steps", "counterfactual_real_game_steps", "probe_real_accuracy",
                 "reward_accuracy", "reward_accuracy_real_chunks", "reward_auc", "reward_auc_real_chunks",
                 "termination_f1", "termination_auc", "termination_auc_real_chunks", "text_perplexity"):
         value = report.get(key)  # AUCs: None where the windows hold no event of that kind (older reports: absent)
         rows.append(f"| {key} | {optional_number(value)} |")
+    if report.get("probe_data"):
+        rows.append(f"\nThe action probe also learnt from {', '.join(f'`{d}`' for d in report['probe_data'])}.")
+    if report.get("real_game_note"):
+        rows.append(f"\nThe real game did not replay the windows: {report['real_game_note']}.")
     return "\n".join(rows) + "\n"

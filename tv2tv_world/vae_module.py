@@ -15,6 +15,7 @@ from tv2tv_world.checkpoint import FORMAT_VERSION, check_kind
 from tv2tv_world.lr_schedule import warmup_cosine
 from tv2tv_world.tensorboard_video import add_video
 from tv2tv_world.video_vae import VideoVAE, VideoVAEConfig
+from tv2tv_world.world_model_checkpoint import load_tokenizer
 
 
 def to_unit(frames: torch.Tensor) -> torch.Tensor:
@@ -69,6 +70,10 @@ class VideoVAEModule(L.LightningModule):
         foreground_weight: extra weight of pixels unlike the chunk's median colour (0: plain MSE).
         stats_momentum: EMA momentum of the latent mean/std used to standardise latents.
         video_every_n_steps: log an input-vs-reconstruction video every N training steps.
+        init_from: a tokenizer (a `tv2tv fit` checkpoint of one, or a world model or bundled name,
+            whose tokenizer it carries) whose weights and latent statistics start this run: a warm
+            start with a fresh optimizer and schedule, so separate short runs (a lent GPU's minutes)
+            add up (`--ckpt_path` resumes a run exactly instead). Its config must equal this run's.
     """
 
     CHECKPOINT_KIND = "video_vae"
@@ -84,12 +89,23 @@ class VideoVAEModule(L.LightningModule):
         foreground_weight: float = 0.0,
         stats_momentum: float = 0.01,
         video_every_n_steps: int = 500,
+        init_from: str | None = None,
     ):
         super().__init__()
         config = VideoVAEConfig(**config) if isinstance(config, dict) else config or VideoVAEConfig()
         self.save_hyperparameters(ignore=["config"])
         self.hparams["config"] = asdict(config)  # plain data, so checkpoints load with weights_only
         self.vae = VideoVAE(config)
+        if init_from is not None:
+            self._warm_start(init_from)
+
+    def _warm_start(self, init_from: str) -> None:
+        """Copy the weights and latent statistics of the tokenizer `init_from` into this one."""
+        theirs = load_tokenizer(init_from)
+        if theirs.cfg != self.vae.cfg:
+            raise ValueError(f"init_from {init_from!r} is a tokenizer of {asdict(theirs.cfg)}, but this run's config "
+                             f"is {asdict(self.vae.cfg)}; they must be equal")
+        self.vae.load_state_dict(theirs.state_dict())
 
     # ---- data sanity ------------------------------------------------------------------
     def on_fit_start(self) -> None:
@@ -146,7 +162,7 @@ class VideoVAEModule(L.LightningModule):
         if self.trainer.world_size > 1:  # every rank keeps the same statistics
             stats = self.all_gather(torch.stack([batch_mean, batch_std])).mean(dim=0)
             batch_mean, batch_std = stats[0], stats[1]
-        first = self.global_step == 0
+        first = self.global_step == 0 and self.hparams.init_from is None  # a warm start keeps its statistics
         self.vae.latent_mean.lerp_(batch_mean, 1.0 if first else m)
         self.vae.latent_std.lerp_(batch_std, 1.0 if first else m)
 

@@ -8,14 +8,24 @@ each imagined chunk: `control_accuracy` is how often that is the commanded actio
 the recording's. Reward accuracy is reported twice: on the imagined rollouts, and with the
 real chunks committed instead (teacher forcing), which tells the heads' errors from the
 imagination's.
+
+Where the game replays its recorded episodes (Forage does), the real game also plays each
+window's counterfactual commands and the same probe reads its chunks
+(`counterfactual_control_real_game`): the score a perfect world model would get, over the steps
+the real game plays before it ends; `counterfactual_control_on_real_steps` is the model's on
+those same steps. The probe trains on half of the evaluated folder's episodes, plus every
+episode of `probe_data` folders: a scripted player seldom waits, and a probe that saw few waits
+reads a commanded wait as a move.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 from einops import rearrange
@@ -24,6 +34,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 from tv2tv_world.action_probe import ActionProbe, predict_actions, probe_inputs, train_probe
 from tv2tv_world.dataset.format import Episode, Manifest, read_episode
 from tv2tv_world.dataset.latents import encode_frames
+from tv2tv_world.real_counterfactual import ReplayError, real_counterfactual, recorded_game
 from tv2tv_world.sampler import Sampler, SamplerConfig
 from tv2tv_world.vae_module import to_unit
 from tv2tv_world.world_model import step_text
@@ -94,14 +105,20 @@ def imagine(loaded: LoadedWorldModel, sampler: Sampler, anchors: torch.Tensor, a
 
 def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon: int = 16, max_windows: int = 96,
                          flow_steps: int = 8, guidance: float = SamplerConfig.guidance, batch_size: int = 32,
-                         probe_steps: int = 400, seed: int = 0) -> tuple[dict, ActionProbe]:
-    """The report (a dict of plain numbers) and the trained action probe."""
+                         probe_steps: int = 400, seed: int = 0,
+                         probe_data: Sequence[str | Path] = ()) -> tuple[dict, ActionProbe]:
+    """The report (a dict of plain numbers) and the trained action probe.
+
+    probe_data: more folders of real episodes of the same game (never the evaluated one) for the
+    probe to learn from, e.g. a random player's, whose actions are spread evenly.
+    """
     began = time.perf_counter()
     manifest = Manifest.load(data_dir)
     action_texts = list(loaded.game["action_texts"]) if loaded.game else list(manifest.action_texts)
     if loaded.game and loaded.game["env_id"] != manifest.env_id:
         raise ValueError(f"{data_dir} holds {manifest.env_id} episodes; the model was trained on {loaded.game['env_id']}")
     repeat = manifest.action_repeat
+    extra_probe_episodes = _probe_folder_episodes(probe_data, data_dir, manifest, loaded)
     episodes = [HeldOutEpisode(read_episode(Path(data_dir) / e["file"]), loaded) for e in manifest.episodes]
 
     # the probe learns inverse dynamics on the real decisions of half the episodes (seen through the
@@ -109,6 +126,8 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
     if len(episodes) < 2:
         raise ValueError(f"{data_dir}: evaluation needs at least 2 episodes (the action probe trains on half of them)")
     probe_episodes, episodes = episodes[: len(episodes) // 2], episodes[len(episodes) // 2 :]
+    entries = manifest.episodes[len(manifest.episodes) // 2 :]
+    probe_episodes += extra_probe_episodes
     probe = train_probe(*_probe_data(probe_episodes), len(action_texts), probe_steps, seed=seed)
     test_x, test_y = _probe_data(episodes)
     probe_real_accuracy = float((predict_actions(probe, test_x) == test_y).float().mean())
@@ -123,7 +142,8 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
     rng = np.random.default_rng(seed)
     squared = torch.zeros(horizon)
     ssim = torch.zeros(horizon)
-    hits = {"control": [], "counterfactual": []}
+    hits = {"control": [], "counterfactual": [], "real_game": [], "real_steps": []}
+    game, replay_failure = _replayable(manifest)
     reward_pred, reward_pred_real, reward_true, term_pred, term_pred_real, term_true = [], [], [], [], [], []
     for first in range(0, len(windows), batch_size):
         batch = windows[first : first + batch_size]
@@ -155,6 +175,16 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         shifted = [(acts + rng.integers(1, len(action_texts), size=len(acts))) % len(action_texts) for acts in recorded]
         cf = imagine(loaded, sampler, anchors, [[action_texts[a] for a in acts] for acts in shifted], None, seed + first)
         hits["counterfactual"].append(_control_hits(probe, cf["frames"], anchor_last, torch.as_tensor(np.stack(shifted))))
+        if game is not None and replay_failure is None:
+            try:
+                for (e, s), last, acts in zip(batch, anchor_last, shifted):
+                    real_hits, played = _real_game_hits(loaded, probe, game, episodes[e], entries[e], s, acts, last)
+                    hits["real_game"].append(real_hits)
+                    hits["real_steps"].append(played)
+            except ReplayError as err:
+                replay_failure = str(err)
+    if game is not None:
+        game.close()
 
     n = len(windows)
     psnr = [float(-10 * math.log10(max(float(s) / n, 1e-10))) for s in squared]
@@ -191,6 +221,8 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         "control_by_horizon": _by_horizon(hits["control"], horizon),
         "counterfactual_control_by_horizon": _by_horizon(hits["counterfactual"], horizon),
         "probe_real_accuracy": probe_real_accuracy,
+        "probe_data": [str(folder) for folder in probe_data],
+        **_real_game_report(hits, horizon, replay_failure),
         "seconds": time.perf_counter() - began,
     }
     return report, probe
@@ -200,6 +232,64 @@ def _probe_data(episodes: list[HeldOutEpisode]) -> tuple[torch.Tensor, torch.Ten
     """Probe inputs (n, 1 + r, 3, h, w) and recorded actions (n,) of every decision of `episodes`."""
     inputs = [probe_inputs(held.decoded[:-1, :, -1], held.decoded[1:]) for held in episodes]  # frame before, chunk
     return torch.cat(inputs), torch.cat([torch.from_numpy(held.episode.actions) for held in episodes])
+
+
+def _probe_folder_episodes(folders: Sequence[str | Path], data_dir: str | Path, manifest: Manifest,
+                           loaded: LoadedWorldModel) -> list[HeldOutEpisode]:
+    """Every episode of `folders`, each of `manifest`'s game and none the evaluated folder itself."""
+    found = []
+    for folder in map(Path, folders):
+        if folder.resolve() == Path(data_dir).resolve():
+            raise ValueError(f"--probe-data {folder} is the evaluated folder; the probe must not train on the "
+                             "episodes it is scored on")
+        other = Manifest.load(folder)
+        for key in ("env_id", "env_kwargs", "frame_size", "action_repeat", "action_texts"):
+            if getattr(other, key) != getattr(manifest, key):
+                raise ValueError(f"--probe-data {folder} has {key} {getattr(other, key)!r} but {data_dir} has "
+                                 f"{getattr(manifest, key)!r}: the probe must learn the evaluated game")
+        found += [HeldOutEpisode(read_episode(folder / e["file"]), loaded) for e in other.episodes]
+    return found
+
+
+def _replayable(manifest: Manifest) -> tuple[gym.Env | None, str | None]:
+    """The game to replay `manifest`'s episodes in, or None and why not (the report says so instead of failing)."""
+    try:
+        return recorded_game(manifest), None
+    except (ValueError, gym.error.Error) as err:
+        return None, f"the game {manifest.env_id} could not be made here: {err}"
+
+
+def _real_game_hits(loaded: LoadedWorldModel, probe: ActionProbe, game: gym.Env, held: HeldOutEpisode, entry: dict,
+                    start: int, actions: np.ndarray, anchor_last: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The real game plays `actions` (H,) from decision `start`; the probe reads its chunks through the tokenizer.
+
+    Returns (H,) bool hits and (H,) bool played (False after the game ended)."""
+    frames = real_counterfactual(game, held.episode, entry.get("seed"), start, actions)
+    latents = torch.from_numpy(encode_frames(loaded.vae, frames)).float()
+    with torch.no_grad():
+        chunks = loaded.vae.decode(latents[1:]).clamp(-1, 1)  # (n, 3, r, h, w)
+    n, horizon = len(chunks), len(actions)
+    hits, played = torch.zeros(horizon, dtype=torch.bool), torch.arange(horizon) < n
+    hits[:n] = _control_hits(probe, chunks[None], anchor_last[None], torch.as_tensor(actions[:n])[None])
+    return hits, played
+
+
+def _real_game_report(hits: dict, horizon: int, failure: str | None) -> dict:
+    """The real game's counterfactual control and the model's on the same steps (None where not replayable)."""
+    if failure is not None or not hits["real_game"]:
+        return {"counterfactual_control_real_game": None, "counterfactual_control_real_game_by_horizon": None,
+                "counterfactual_control_on_real_steps": None, "counterfactual_real_game_steps": None,
+                "real_game_note": failure or "no window was replayed"}
+    real, played = torch.stack(hits["real_game"]), torch.stack(hits["real_steps"])  # (b, H) each
+    model = rearrange(torch.cat(hits["counterfactual"]), "(b n) -> b n", n=horizon)
+    by_horizon = {str(h): float(real[:, h - 1][played[:, h - 1]].float().mean()) if played[:, h - 1].any() else None
+                  for h in REPORTED_HORIZONS if h <= horizon}
+    return {
+        "counterfactual_control_real_game": float(real[played].float().mean()),
+        "counterfactual_control_real_game_by_horizon": by_horizon,
+        "counterfactual_control_on_real_steps": float(model[played].float().mean()),
+        "counterfactual_real_game_steps": float(played.float().mean()),  # share of window steps before the game ended
+    }
 
 
 def _by_horizon(hits: list[torch.Tensor], horizon: int) -> dict[str, float]:

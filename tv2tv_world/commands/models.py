@@ -34,6 +34,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     report, probe = evaluate_world_model(
         load_world_model(args.checkpoint), args.data, horizon=args.horizon, max_windows=args.windows,
         flow_steps=args.flow_steps, guidance=args.guidance, probe_steps=args.probe_steps, seed=args.seed,
+        probe_data=args.probe_data,
     )
     paths = write_report(report, probe, args.out)
     print(json.dumps({k: v for k, v in report.items() if k != "psnr_curve"}, indent=1))
@@ -188,6 +189,9 @@ def add_commands(commands) -> None:
     evaluate.add_argument("--windows", type=int, default=96, help="at most this many windows (default: 96)")
     add_sampling(evaluate, flow_steps=8)
     evaluate.add_argument("--probe-steps", type=int, default=400, help="training steps of the action probe (default: 400)")
+    evaluate.add_argument("--probe-data", nargs="+", default=[], metavar="DIR",
+                          help="more folders of real episodes of the same game for the action probe to learn from "
+                               "(never --data itself), e.g. a random player's, whose actions are spread evenly")
     evaluate.add_argument("--seed", type=int, default=0)
     add_threads(evaluate)
     evaluate.set_defaults(run=_evaluate)

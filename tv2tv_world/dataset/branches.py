@@ -37,12 +37,12 @@ from tv2tv_world.dataset.format import (
 )
 from tv2tv_world.dataset.worker_pool import worker_results
 from tv2tv_world.envs.decision_repeat import DecisionRepeat
-from tv2tv_world.envs.make import make_game
+from tv2tv_world.real_counterfactual import recorded_game
 
 
 def replayable_game(folder: Path, manifest: Manifest) -> gym.Env:
     """The game `folder`'s episodes were recorded in, one step per decision, able to save and restore its state."""
-    env = DecisionRepeat(make_game(manifest.env_id, **manifest.env_kwargs), manifest.action_repeat)
+    env = recorded_game(manifest)
     if not hasattr(env.unwrapped, "get_state"):
         raise TypeError(f"{folder}: {manifest.env_id} cannot save its state (get_state/set_state): "
                         "its actions cannot be tried")
