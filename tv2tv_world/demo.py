@@ -21,7 +21,7 @@ from tv2tv_world.line_plot import line_plot
 DEMO_HORIZONS = (1, 4, 8, 16, 32)
 
 
-def run_demo(checkpoint: str = "forage", out: str | Path = "demo", decisions: int = 48, seed: int = 20_000,
+def run_demo(checkpoint: str = "forage_branches_ends", out: str | Path = "demo", decisions: int = 48, seed: int = 20_000,
              planner: PlannerConfig | None = None, flow_steps: int = 4, show: bool = False) -> dict:
     """Play `decisions` decisions (or to the episode's end); returns the numbers of the report."""
     if not show:

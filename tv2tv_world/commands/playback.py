@@ -90,7 +90,9 @@ def add_commands(commands) -> None:
         description="The mpc agent plans in imagination with the bundled Forage model and plays the real game; "
                     "writes OUT/rollout.mp4, OUT/rollout.gif (real vs imagined), OUT/report.md and OUT/psnr.png.",
     )
-    demo.add_argument("--checkpoint", default="forage", help="a world model (default: the bundled 'forage')")
+    demo.add_argument("--checkpoint", default="forage_branches_ends",
+                      help="a world model (default: the bundled 'forage_branches_ends', whose end head plans best; "
+                           "'forage' imagines the frames a little better)")
     demo.add_argument("--out", default="demo", help="output folder (default: demo)")
     demo.add_argument("--decisions", type=int, default=48, help="decisions to play (default: 48 = 192 frames)")
     demo.add_argument("--seed", type=int, default=20_000, help="the real start's seed (default: 20000)")
