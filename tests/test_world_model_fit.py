@@ -131,6 +131,23 @@ def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_datas
     assert probe["shape"]["actions"] == 5
 
 
+def test_evaluate_says_when_the_real_game_does_not_replay_its_windows(tiny_world_model, tiny_dataset, tmp_path):
+    import shutil
+
+    data = Path(shutil.copytree(tiny_dataset, tmp_path / "data"))
+    manifest = json.loads((data / "manifest.json").read_text())
+    for entry in manifest["episodes"]:
+        entry["seed"] += 1000  # another game than the one recorded
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    out = tmp_path / "report.json"
+    main(["evaluate", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out", str(out),
+          "--horizon", "4", "--windows", "2", "--flow-steps", "1", "--probe-steps", "2"])
+    report = json.loads(out.read_text())
+    assert report["counterfactual_control_real_game"] is None and report["counterfactual_control_on_real_steps"] is None
+    assert "does not replay" in report["real_game_note"] and 0.0 <= report["counterfactual_control_accuracy"] <= 1.0
+    assert "The real game did not replay the windows" in out.with_suffix(".md").read_text()
+
+
 def test_evaluate_refuses_to_train_its_probe_on_the_episodes_it_scores(tiny_world_model, tiny_dataset, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", "--checkpoint", str(tiny_world_model), "--data", str(tiny_dataset), "--out",
