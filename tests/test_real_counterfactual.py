@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tv2tv_world.dataset.format import Manifest, read_episode
-from tv2tv_world.real_counterfactual import ReplayError, real_counterfactual, recorded_game
+from tv2tv_world.real_counterfactual import ReplayError, real_counterfactual, recorded_game, redrawn_future
 
 
 def _first_episode(folder, terminated: bool | None = None):
@@ -42,3 +42,20 @@ def test_an_episode_that_does_not_replay_is_named_not_compared(random_forage):
         real_counterfactual(game, episode, entry["seed"] + 1, 3, [0, 1])  # another seed: another game
     with pytest.raises(ReplayError, match="no seed"):
         real_counterfactual(game, episode, None, 3, [0, 1])
+
+
+def test_a_redrawn_future_differs_from_the_recording_only_where_the_game_drew_randomness(tiny_dataset):
+    """Forage draws only where an eaten fruit grows again: until the first fruit is eaten, the same frames."""
+    manifest = Manifest.load(tiny_dataset)
+    entry = next(e for e in manifest.episodes if e["return"] > 0)
+    episode = read_episode(tiny_dataset / entry["file"])
+    game, r = recorded_game(manifest), manifest.action_repeat
+    eaten = int(np.flatnonzero(episode.rewards > 0)[0])  # the decision that ate the first fruit
+    start = max(0, eaten - 2)
+    frames = redrawn_future(game, episode, entry["seed"], start, eaten - start + 1, redraw_seed=123)
+    recorded = episode.frames[start * r + 1 : (eaten + 1) * r + 1]
+    assert frames.shape == recorded.shape
+    assert np.array_equal(frames[: (eaten - start) * r], recorded[: (eaten - start) * r])
+    assert not np.array_equal(frames[(eaten - start) * r :], recorded[(eaten - start) * r :])  # the fruit grew elsewhere
+    again = redrawn_future(game, episode, entry["seed"], start, eaten - start + 1, redraw_seed=123)
+    assert np.array_equal(again, frames)  # a redraw seed gives one future

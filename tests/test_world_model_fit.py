@@ -112,6 +112,8 @@ def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_datas
     assert 0.0 <= report["counterfactual_control_real_game"] <= 1.0
     assert 0.0 <= report["counterfactual_control_on_real_steps"] <= 1.0
     assert 0.0 < report["counterfactual_real_game_steps"] <= 1.0 and "real_game_note" not in report
+    assert set(report["psnr_real_game_redrawn_by_horizon"]) == {"1", "4"} and len(report["psnr_real_game_redrawn_curve"]) == 4
+    assert all(0 < v <= 100 for v in report["psnr_real_game_redrawn_curve"])
     assert report["windows"] == 6 and report["horizon"] == 4
     assert set(report["psnr_by_horizon"]) == {"1", "4"} and len(report["psnr_curve"]) == 4
     assert report["psnr_by_horizon"]["4"] == report["psnr_curve"][3] and 0 < report["psnr_curve"][0] < 60
@@ -126,6 +128,7 @@ def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_datas
     markdown = out.with_suffix(".md").read_text()
     assert "| PSNR dB |" in markdown and "| counterfactual control |" in markdown
     assert "| the real game's counterfactual control |" in markdown and f"`{random_forage}`" in markdown
+    assert "| PSNR dB of the real game with another random draw (a perfect sampler) |" in markdown
     assert Image.open(tmp_path / "eval" / "report_psnr.png").size == (640, 400)
     probe = torch.load(tmp_path / "eval" / "report_probe.pt", weights_only=True)
     assert probe["shape"]["actions"] == 5
@@ -144,6 +147,7 @@ def test_evaluate_says_when_the_real_game_does_not_replay_its_windows(tiny_world
           "--horizon", "4", "--windows", "2", "--flow-steps", "1", "--probe-steps", "2"])
     report = json.loads(out.read_text())
     assert report["counterfactual_control_real_game"] is None and report["counterfactual_control_on_real_steps"] is None
+    assert report["psnr_real_game_redrawn_by_horizon"] is None
     assert "does not replay" in report["real_game_note"] and 0.0 <= report["counterfactual_control_accuracy"] <= 1.0
     assert "The real game did not replay the windows" in out.with_suffix(".md").read_text()
 

@@ -26,7 +26,10 @@ def write_report(report: dict, probe: ActionProbe, out: str | Path) -> dict[str,
     write_json(paths["json"], report)
     write_text(paths["markdown"], markdown_summary(report))
     with atomic_path(paths["plot"]) as temp:
-        line_plot(temp, {"imagined vs real": report["psnr_curve"], "tokenizer ceiling": [report["tokenizer_psnr"]] * report["horizon"]},
+        curves = {"imagined vs real": report["psnr_curve"], "tokenizer ceiling": [report["tokenizer_psnr"]] * report["horizon"]}
+        if report.get("psnr_real_game_redrawn_curve"):
+            curves["the real game, another random draw"] = report["psnr_real_game_redrawn_curve"]
+        line_plot(temp, curves,
                   "horizon (chunks)", "PSNR dB", f"{Path(report['checkpoint']).name}: PSNR over horizon")
     with atomic_path(paths["probe"]) as temp:
         torch.save({"shape": probe.shape, "state_dict": probe.state_dict()}, temp)
@@ -45,6 +48,9 @@ def markdown_summary(report: dict) -> str:
         "| horizon (chunks) | " + " | ".join(horizons) + " |",
         "| --- | " + " | ".join("---" for _ in horizons) + " |",
         "| PSNR dB | " + " | ".join(f"{report['psnr_by_horizon'][h]:.2f}" for h in horizons) + " |",
+        *(["| PSNR dB of the real game with another random draw (a perfect sampler) | "
+           + " | ".join(f"{report['psnr_real_game_redrawn_by_horizon'][h]:.2f}" for h in horizons) + " |"]
+          if report.get("psnr_real_game_redrawn_by_horizon") else []),
         "| SSIM | " + " | ".join(f"{report['ssim_by_horizon'][h]:.3f}" for h in horizons) + " |",
         *[f"| {name} | " + " | ".join(optional_number(report[key].get(h)) for h in horizons) + " |"
           for name, key in (("control", "control_by_horizon"), ("counterfactual control", "counterfactual_control_by_horizon"),

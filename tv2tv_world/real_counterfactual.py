@@ -1,4 +1,4 @@
-"""The real game playing a window's counterfactual commands: what a perfect world model would show.
+"""The real game replaying a recorded window: what a perfect world model would show.
 
 `tv2tv evaluate` commands every step of a held-out window an action other than the recorded one
 and asks the action probe whether the imagined chunks show it. Even a perfect world model would
@@ -7,6 +7,11 @@ errs, and the real game may end inside the window (a random move into a hazard),
 there is nothing left to show. A game recorded with its seeds answers all three: replay the
 episode from its seed to the window's start, play the commanded actions, and let the same probe
 read the real chunks.
+
+The same replay bounds PSNR: a world model that draws samples (as a flow model does) cannot know
+which of the game's random futures the recording took (in Forage, where an eaten fruit grows
+again). `redrawn_future` plays the recorded actions from the window's start with another draw of
+the game's randomness (its `np_random`): a perfect sample, to score against the recording.
 """
 
 from __future__ import annotations
@@ -64,3 +69,17 @@ def real_counterfactual(game: gym.Env, episode: Episode, seed: int | None, start
         raise ReplayError("the manifest has no seed for the episode, so it cannot be replayed")
     replay_to(game, episode, seed, start)
     return np.concatenate([episode.frames[start * game.repeat][None], play_commands(game, actions)])
+
+
+def redrawn_future(game: gym.Env, episode: Episode, seed: int | None, start: int, decisions: int,
+                   redraw_seed: int) -> np.ndarray:
+    """The recorded actions of decisions start .. start + decisions - 1 played from the recorded state at `start`
+    with the game's random generator reseeded with `redraw_seed`: (decisions * r, h, w, 3) uint8, the last frame
+    held where this future ended sooner. A game whose randomness is not its `np_random` replays the recording."""
+    if seed is None:
+        raise ReplayError("the manifest has no seed for the episode, so it cannot be replayed")
+    replay_to(game, episode, seed, start)
+    game.unwrapped.np_random = np.random.default_rng(redraw_seed)
+    frames = play_commands(game, episode.actions[start : start + decisions])
+    missing = decisions * game.repeat - len(frames)
+    return np.concatenate([frames, np.repeat(frames[-1:], missing, axis=0)]) if missing else frames

@@ -9,11 +9,11 @@ the recording's. Reward accuracy is reported twice: on the imagined rollouts, an
 real chunks committed instead (teacher forcing), which tells the heads' errors from the
 imagination's.
 
-Where the game replays its recorded episodes (Forage does), the real game also plays each
-window's counterfactual commands and the same probe reads its chunks
-(`counterfactual_control_real_game`): the score a perfect world model would get, over the steps
-the real game plays before it ends; `counterfactual_control_on_real_steps` is the model's on
-those same steps. The probe trains on half of the evaluated folder's episodes, plus every
+Where the game replays its recorded episodes (Forage does), the real game is the reference
+(`real_game_reference`): it plays each window's counterfactual commands for the same probe to
+read (`counterfactual_control_real_game`, the score of a perfect world model), and the recorded
+actions with another draw of its randomness (`psnr_real_game_redrawn_by_horizon`, the PSNR of a
+model that draws perfect samples). The probe trains on half of the evaluated folder's episodes, plus every
 episode of `probe_data` folders: a scripted player seldom waits, and a probe that saw few waits
 reads a commanded wait as a move.
 """
@@ -25,7 +25,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 from einops import rearrange
@@ -34,7 +33,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 from tv2tv_world.action_probe import ActionProbe, predict_actions, probe_inputs, train_probe
 from tv2tv_world.dataset.format import Episode, Manifest, read_episode
 from tv2tv_world.dataset.latents import encode_frames
-from tv2tv_world.real_counterfactual import ReplayError, real_counterfactual, recorded_game
+from tv2tv_world.real_game_reference import RealGameReference, probe_hits
 from tv2tv_world.sampler import Sampler, SamplerConfig
 from tv2tv_world.vae_module import to_unit
 from tv2tv_world.world_model import step_text
@@ -142,8 +141,8 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
     rng = np.random.default_rng(seed)
     squared = torch.zeros(horizon)
     ssim = torch.zeros(horizon)
-    hits = {"control": [], "counterfactual": [], "real_game": [], "real_steps": []}
-    game, replay_failure = _replayable(manifest)
+    hits = {"control": [], "counterfactual": []}
+    reference = RealGameReference(loaded, probe, manifest, horizon)
     reward_pred, reward_pred_real, reward_true, term_pred, term_pred_real, term_true = [], [], [], [], [], []
     for first in range(0, len(windows), batch_size):
         batch = windows[first : first + batch_size]
@@ -161,7 +160,7 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
             made = rearrange(run["frames"][:, h], "b c r y x -> (b r) c y x")
             target = rearrange(real[:, h], "b c r y x -> (b r) c y x")
             ssim[h] += float(structural_similarity_index_measure((made + 1) / 2, (target + 1) / 2, data_range=1.0)) * len(batch)
-        hits["control"].append(_control_hits(probe, run["frames"], anchor_last, torch.as_tensor(np.stack(recorded))))
+        hits["control"].append(probe_hits(probe, run["frames"], anchor_last, torch.as_tensor(np.stack(recorded))))
         reward_pred.append(run["rewards"])
         real_chunks = torch.stack([episodes[e].latents[s + 1 : s + 1 + horizon] for e, s in batch])
         forced = imagine(loaded, sampler, anchors, commanded, intents, seed + first, real_chunks=real_chunks)
@@ -174,17 +173,9 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         # counterfactual: every step commands an action other than the recorded one
         shifted = [(acts + rng.integers(1, len(action_texts), size=len(acts))) % len(action_texts) for acts in recorded]
         cf = imagine(loaded, sampler, anchors, [[action_texts[a] for a in acts] for acts in shifted], None, seed + first)
-        hits["counterfactual"].append(_control_hits(probe, cf["frames"], anchor_last, torch.as_tensor(np.stack(shifted))))
-        if game is not None and replay_failure is None:
-            try:
-                for (e, s), last, acts in zip(batch, anchor_last, shifted):
-                    real_hits, played = _real_game_hits(loaded, probe, game, episodes[e], entries[e], s, acts, last)
-                    hits["real_game"].append(real_hits)
-                    hits["real_steps"].append(played)
-            except ReplayError as err:
-                replay_failure = str(err)
-    if game is not None:
-        game.close()
+        hits["counterfactual"].append(probe_hits(probe, cf["frames"], anchor_last, torch.as_tensor(np.stack(shifted))))
+        for i, ((e, s), last, acts) in enumerate(zip(batch, anchor_last, shifted)):
+            reference.add(episodes[e].episode, entries[e].get("seed"), s, acts, last, real[i], seed + first + i)
 
     n = len(windows)
     psnr = [float(-10 * math.log10(max(float(s) / n, 1e-10))) for s in squared]
@@ -222,7 +213,7 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         "counterfactual_control_by_horizon": _by_horizon(hits["counterfactual"], horizon),
         "probe_real_accuracy": probe_real_accuracy,
         "probe_data": [str(folder) for folder in probe_data],
-        **_real_game_report(hits, horizon, replay_failure),
+        **reference.report(torch.cat(hits["counterfactual"]), REPORTED_HORIZONS),
         "seconds": time.perf_counter() - began,
     }
     return report, probe
@@ -251,58 +242,10 @@ def _probe_folder_episodes(folders: Sequence[str | Path], data_dir: str | Path, 
     return found
 
 
-def _replayable(manifest: Manifest) -> tuple[gym.Env | None, str | None]:
-    """The game to replay `manifest`'s episodes in, or None and why not (the report says so instead of failing)."""
-    try:
-        return recorded_game(manifest), None
-    except (ValueError, gym.error.Error) as err:
-        return None, f"the game {manifest.env_id} could not be made here: {err}"
-
-
-def _real_game_hits(loaded: LoadedWorldModel, probe: ActionProbe, game: gym.Env, held: HeldOutEpisode, entry: dict,
-                    start: int, actions: np.ndarray, anchor_last: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The real game plays `actions` (H,) from decision `start`; the probe reads its chunks through the tokenizer.
-
-    Returns (H,) bool hits and (H,) bool played (False after the game ended)."""
-    frames = real_counterfactual(game, held.episode, entry.get("seed"), start, actions)
-    latents = torch.from_numpy(encode_frames(loaded.vae, frames)).float()
-    with torch.no_grad():
-        chunks = loaded.vae.decode(latents[1:]).clamp(-1, 1)  # (n, 3, r, h, w)
-    n, horizon = len(chunks), len(actions)
-    hits, played = torch.zeros(horizon, dtype=torch.bool), torch.arange(horizon) < n
-    hits[:n] = _control_hits(probe, chunks[None], anchor_last[None], torch.as_tensor(actions[:n])[None])
-    return hits, played
-
-
-def _real_game_report(hits: dict, horizon: int, failure: str | None) -> dict:
-    """The real game's counterfactual control and the model's on the same steps (None where not replayable)."""
-    if failure is not None or not hits["real_game"]:
-        return {"counterfactual_control_real_game": None, "counterfactual_control_real_game_by_horizon": None,
-                "counterfactual_control_on_real_steps": None, "counterfactual_real_game_steps": None,
-                "real_game_note": failure or "no window was replayed"}
-    real, played = torch.stack(hits["real_game"]), torch.stack(hits["real_steps"])  # (b, H) each
-    model = rearrange(torch.cat(hits["counterfactual"]), "(b n) -> b n", n=horizon)
-    by_horizon = {str(h): float(real[:, h - 1][played[:, h - 1]].float().mean()) if played[:, h - 1].any() else None
-                  for h in REPORTED_HORIZONS if h <= horizon}
-    return {
-        "counterfactual_control_real_game": float(real[played].float().mean()),
-        "counterfactual_control_real_game_by_horizon": by_horizon,
-        "counterfactual_control_on_real_steps": float(model[played].float().mean()),
-        "counterfactual_real_game_steps": float(played.float().mean()),  # share of window steps before the game ended
-    }
-
-
 def _by_horizon(hits: list[torch.Tensor], horizon: int) -> dict[str, float]:
     """Batches of (b * H,) hits in (b, H) order -> hit rate at each reported horizon."""
     rate = rearrange(torch.cat(hits), "(b n) -> b n", n=horizon).float().mean(dim=0)  # (H,)
     return {str(h): float(rate[h - 1]) for h in REPORTED_HORIZONS if h <= horizon}
-
-
-def _control_hits(probe: ActionProbe, frames: torch.Tensor, anchor_last: torch.Tensor, commanded: torch.Tensor) -> torch.Tensor:
-    """frames (b, H, 3, r, h, w) imagined, anchor_last (b, 3, h, w) -> (b * H,) bool: probe reads the commanded action."""
-    previous = torch.cat([anchor_last[:, None], frames[:, :-1, :, -1]], dim=1)  # (b, H, 3, h, w)
-    inputs = probe_inputs(rearrange(previous, "b n c h w -> (b n) c h w"), rearrange(frames, "b n c r h w -> (b n) c r h w"))
-    return predict_actions(probe, inputs) == commanded.flatten()
 
 
 @torch.no_grad()

@@ -1,0 +1,102 @@
+"""The real game as `tv2tv evaluate`'s reference: what a perfect world model would score on the same windows.
+
+For each held-out window, where the game replays its recordings (`real_counterfactual`):
+- the window's counterfactual commands played in the real game, read by the same action probe
+  (`counterfactual_control_real_game`, and the model's own score on the steps the real game
+  plays before it ends, `counterfactual_control_on_real_steps`);
+- the recorded actions played with another draw of the game's randomness, through the
+  tokenizer, against the recording (`psnr_real_game_redrawn_by_horizon`): the PSNR of a model
+  that draws perfect samples, which no sampling model can beat on average.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import torch
+from einops import rearrange
+
+from tv2tv_world.action_probe import ActionProbe, predict_actions, probe_inputs
+from tv2tv_world.dataset.format import Episode, Manifest
+from tv2tv_world.dataset.latents import encode_frames
+from tv2tv_world.real_counterfactual import ReplayError, real_counterfactual, recorded_game, redrawn_future
+from tv2tv_world.world_model_checkpoint import LoadedWorldModel
+
+
+def through_tokenizer(loaded: LoadedWorldModel, frames: np.ndarray) -> torch.Tensor:
+    """(1 + n r, h, w, 3) uint8 frames -> the n decisions' chunks as the tokenizer returns them, (n, 3, r, h, w)."""
+    latents = torch.from_numpy(encode_frames(loaded.vae, frames)).float()
+    with torch.no_grad():
+        return loaded.vae.decode(latents[1:]).clamp(-1, 1)
+
+
+def probe_hits(probe: ActionProbe, frames: torch.Tensor, anchor_last: torch.Tensor, commanded: torch.Tensor) -> torch.Tensor:
+    """frames (b, H, 3, r, h, w), anchor_last (b, 3, h, w) the frame before them -> (b * H,) bool: the probe reads
+    the commanded (b, H) action in each chunk."""
+    previous = torch.cat([anchor_last[:, None], frames[:, :-1, :, -1]], dim=1)  # (b, H, 3, h, w)
+    inputs = probe_inputs(rearrange(previous, "b n c h w -> (b n) c h w"), rearrange(frames, "b n c r h w -> (b n) c r h w"))
+    return predict_actions(probe, inputs) == commanded.flatten()
+
+
+class RealGameReference:
+    """Collects, window by window, what the real game shows; `report` turns it into the report's keys."""
+
+    def __init__(self, loaded: LoadedWorldModel, probe: ActionProbe, manifest: Manifest, horizon: int):
+        self.loaded, self.probe, self.horizon = loaded, probe, horizon
+        self.failure: str | None = None
+        try:
+            self.game: gym.Env | None = recorded_game(manifest)
+        except (ValueError, gym.error.Error) as err:
+            self.game, self.failure = None, f"the game {manifest.env_id} could not be made here: {err}"
+        self.hits, self.played = [], []  # (H,) bool each: the probe read the command; the real game played the step
+        self.redrawn_squared = torch.zeros(horizon)  # summed over windows: mean squared error at each horizon
+        self.redrawn_windows = 0
+
+    def add(self, episode: Episode, seed: int | None, start: int, commanded: np.ndarray, anchor_last: torch.Tensor,
+            real: torch.Tensor, redraw_seed: int) -> None:
+        """One window from decision `start` of `episode` (recorded with `seed`): `commanded` (H,) its counterfactual
+        actions, `anchor_last` (3, h, w) the tokenizer's frame before it, `real` (H, 3, r, h, w) its recorded chunks."""
+        if self.failure is not None:
+            return
+        try:
+            frames = real_counterfactual(self.game, episode, seed, start, commanded)
+            redrawn = redrawn_future(self.game, episode, seed, start, self.horizon, redraw_seed)
+        except ReplayError as err:
+            self.failure = str(err)
+            return
+        chunks = through_tokenizer(self.loaded, frames)  # (n, 3, r, h, w), n <= H
+        n = len(chunks)
+        hits = torch.zeros(self.horizon, dtype=torch.bool)
+        hits[:n] = probe_hits(self.probe, chunks[None], anchor_last[None], torch.as_tensor(commanded[:n])[None])
+        self.hits.append(hits)
+        self.played.append(torch.arange(self.horizon) < n)
+        first = episode.frames[start * self.game.repeat][None]
+        made = through_tokenizer(self.loaded, np.concatenate([first, redrawn]))
+        self.redrawn_squared += ((made - real) / 2).pow(2).mean(dim=(1, 2, 3, 4))
+        self.redrawn_windows += 1
+
+    def report(self, model_hits: torch.Tensor, reported: tuple[int, ...]) -> dict:
+        """The report's keys; model_hits (b * H,) the model's counterfactual hits on the same windows, in order."""
+        if self.game is not None:
+            self.game.close()
+        if self.failure is not None or not self.hits:
+            return {"counterfactual_control_real_game": None, "counterfactual_control_real_game_by_horizon": None,
+                    "counterfactual_control_on_real_steps": None, "counterfactual_real_game_steps": None,
+                    "psnr_real_game_redrawn_by_horizon": None, "psnr_real_game_redrawn_curve": None,
+                    "real_game_note": self.failure or "no window was replayed"}
+        real, played = torch.stack(self.hits), torch.stack(self.played)  # (b, H) each
+        model = rearrange(model_hits, "(b n) -> b n", n=self.horizon)
+        shown = [h for h in reported if h <= self.horizon]
+        curve = [-10 * math.log10(max(float(s) / self.redrawn_windows, 1e-10)) for s in self.redrawn_squared]
+        return {
+            "counterfactual_control_real_game": float(real[played].float().mean()),
+            "counterfactual_control_real_game_by_horizon": {
+                str(h): float(real[:, h - 1][played[:, h - 1]].float().mean()) if played[:, h - 1].any() else None
+                for h in shown},
+            "counterfactual_control_on_real_steps": float(model[played].float().mean()),
+            "counterfactual_real_game_steps": float(played.float().mean()),  # share of steps before the game ended
+            "psnr_real_game_redrawn_by_horizon": {str(h): curve[h - 1] for h in shown},
+            "psnr_real_game_redrawn_curve": curve,
+        }
