@@ -114,6 +114,7 @@ def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_datas
     assert 0.0 < report["counterfactual_real_game_steps"] <= 1.0 and "real_game_note" not in report
     assert set(report["psnr_real_game_redrawn_by_horizon"]) == {"1", "4"} and len(report["psnr_real_game_redrawn_curve"]) == 4
     assert all(0 < v <= 100 for v in report["psnr_real_game_redrawn_curve"])
+    assert set(report["psnr_real_game_redrawn_raw_by_horizon"]) == {"1", "4"}
     assert report["windows"] == 6 and report["horizon"] == 4
     assert set(report["psnr_by_horizon"]) == {"1", "4"} and len(report["psnr_curve"]) == 4
     assert report["psnr_by_horizon"]["4"] == report["psnr_curve"][3] and 0 < report["psnr_curve"][0] < 60

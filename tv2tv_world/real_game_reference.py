@@ -6,7 +6,8 @@ For each held-out window, where the game replays its recordings (`real_counterfa
   plays before it ends, `counterfactual_control_on_real_steps`);
 - the recorded actions played with another draw of the game's randomness, through the
   tokenizer, against the recording (`psnr_real_game_redrawn_by_horizon`): the PSNR of a model
-  that draws perfect samples, which no sampling model can beat on average.
+  that draws perfect samples, which no sampling model can beat on average; and of the raw frames
+  (`psnr_real_game_redrawn_raw_by_horizon`), the same with a perfect tokenizer.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tv2tv_world.action_probe import ActionProbe, predict_actions, probe_inputs
 from tv2tv_world.dataset.format import Episode, Manifest
 from tv2tv_world.dataset.latents import encode_frames
 from tv2tv_world.real_counterfactual import ReplayError, real_counterfactual, recorded_game, redrawn_future
+from tv2tv_world.vae_module import to_unit
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel
 
 
@@ -51,7 +53,8 @@ class RealGameReference:
         except (ValueError, gym.error.Error) as err:
             self.game, self.failure = None, f"the game {manifest.env_id} could not be made here: {err}"
         self.hits, self.played = [], []  # (H,) bool each: the probe read the command; the real game played the step
-        self.redrawn_squared = torch.zeros(horizon)  # summed over windows: mean squared error at each horizon
+        # summed over windows: mean squared error at each horizon, through the tokenizer and of the raw frames
+        self.redrawn_squared, self.redrawn_squared_raw = torch.zeros(horizon), torch.zeros(horizon)
         self.redrawn_windows = 0
 
     def add(self, episode: Episode, seed: int | None, start: int, commanded: np.ndarray, anchor_last: torch.Tensor,
@@ -75,6 +78,8 @@ class RealGameReference:
         first = episode.frames[start * self.game.repeat][None]
         made = through_tokenizer(self.loaded, np.concatenate([first, redrawn]))
         self.redrawn_squared += ((made - real) / 2).pow(2).mean(dim=(1, 2, 3, 4))
+        raw = rearrange(to_unit(torch.from_numpy(redrawn)), "(n r) h w c -> n c r h w", r=self.game.repeat)
+        self.redrawn_squared_raw += ((raw - real) / 2).pow(2).mean(dim=(1, 2, 3, 4))
         self.redrawn_windows += 1
 
     def report(self, model_hits: torch.Tensor, reported: tuple[int, ...]) -> dict:
@@ -85,11 +90,13 @@ class RealGameReference:
             return {"counterfactual_control_real_game": None, "counterfactual_control_real_game_by_horizon": None,
                     "counterfactual_control_on_real_steps": None, "counterfactual_real_game_steps": None,
                     "psnr_real_game_redrawn_by_horizon": None, "psnr_real_game_redrawn_curve": None,
+                    "psnr_real_game_redrawn_raw_by_horizon": None,
                     "real_game_note": self.failure or "no window was replayed"}
         real, played = torch.stack(self.hits), torch.stack(self.played)  # (b, H) each
         model = rearrange(model_hits, "(b n) -> b n", n=self.horizon)
         shown = [h for h in reported if h <= self.horizon]
-        curve = [-10 * math.log10(max(float(s) / self.redrawn_windows, 1e-10)) for s in self.redrawn_squared]
+        curve, raw = ([-10 * math.log10(max(float(s) / self.redrawn_windows, 1e-10)) for s in squared]
+                      for squared in (self.redrawn_squared, self.redrawn_squared_raw))
         return {
             "counterfactual_control_real_game": float(real[played].float().mean()),
             "counterfactual_control_real_game_by_horizon": {
@@ -99,4 +106,5 @@ class RealGameReference:
             "counterfactual_real_game_steps": float(played.float().mean()),  # share of steps before the game ended
             "psnr_real_game_redrawn_by_horizon": {str(h): curve[h - 1] for h in shown},
             "psnr_real_game_redrawn_curve": curve,
+            "psnr_real_game_redrawn_raw_by_horizon": {str(h): raw[h - 1] for h in shown},  # no tokenizer: its ceiling
         }
