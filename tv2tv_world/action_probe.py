@@ -57,3 +57,11 @@ def train_probe(inputs: torch.Tensor, actions: torch.Tensor, n_actions: int, ste
 def predict_actions(probe: ActionProbe, inputs: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """(n, 1 + r, 3, h, w) -> (n,) predicted action ids."""
     return torch.cat([probe(part).argmax(dim=-1) for part in inputs.split(batch_size)])
+
+
+def probe_hits(probe: ActionProbe, frames: torch.Tensor, anchor_last: torch.Tensor, commanded: torch.Tensor) -> torch.Tensor:
+    """frames (b, H, 3, r, h, w) in [-1, 1], anchor_last (b, 3, h, w) the frame before them -> (b * H,) bool: the
+    probe reads the commanded (b, H) action in each chunk."""
+    previous = torch.cat([anchor_last[:, None], frames[:, :-1, :, -1]], dim=1)  # (b, H, 3, h, w)
+    inputs = probe_inputs(rearrange(previous, "b n c h w -> (b n) c h w"), rearrange(frames, "b n c r h w -> (b n) c r h w"))
+    return predict_actions(probe, inputs) == commanded.flatten()

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from einops import rearrange
 
-from tv2tv_world.action_probe import ActionProbe, predict_actions, probe_inputs
+from tv2tv_world.action_probe import ActionProbe, probe_hits
 from tv2tv_world.dataset.format import Episode, Manifest
 from tv2tv_world.dataset.latents import encode_frames
 from tv2tv_world.real_counterfactual import ReplayError, real_counterfactual, recorded_game, redrawn_future
@@ -32,14 +32,6 @@ def through_tokenizer(loaded: LoadedWorldModel, frames: np.ndarray) -> torch.Ten
     latents = torch.from_numpy(encode_frames(loaded.vae, frames)).float()
     with torch.no_grad():
         return loaded.vae.decode(latents[1:]).clamp(-1, 1)
-
-
-def probe_hits(probe: ActionProbe, frames: torch.Tensor, anchor_last: torch.Tensor, commanded: torch.Tensor) -> torch.Tensor:
-    """frames (b, H, 3, r, h, w), anchor_last (b, 3, h, w) the frame before them -> (b * H,) bool: the probe reads
-    the commanded (b, H) action in each chunk."""
-    previous = torch.cat([anchor_last[:, None], frames[:, :-1, :, -1]], dim=1)  # (b, H, 3, h, w)
-    inputs = probe_inputs(rearrange(previous, "b n c h w -> (b n) c h w"), rearrange(frames, "b n c r h w -> (b n) c r h w"))
-    return predict_actions(probe, inputs) == commanded.flatten()
 
 
 class RealGameReference:

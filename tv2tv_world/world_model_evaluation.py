@@ -30,10 +30,10 @@ import torch
 from einops import rearrange
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from tv2tv_world.action_probe import ActionProbe, predict_actions, probe_inputs, train_probe
+from tv2tv_world.action_probe import ActionProbe, predict_actions, probe_hits, probe_inputs, train_probe
 from tv2tv_world.dataset.format import Episode, Manifest, read_episode
 from tv2tv_world.dataset.latents import encode_frames
-from tv2tv_world.real_game_reference import RealGameReference, probe_hits
+from tv2tv_world.real_game_reference import RealGameReference
 from tv2tv_world.sampler import Sampler, SamplerConfig
 from tv2tv_world.vae_module import to_unit
 from tv2tv_world.world_model import step_text
