@@ -35,9 +35,11 @@ def recorded_game(manifest: Manifest) -> gym.Env:
     return DecisionRepeat(make_game(manifest.env_id, **manifest.env_kwargs), manifest.action_repeat)
 
 
-def replay_to(game: gym.Env, episode: Episode, seed: int, start: int) -> None:
+def replay_to(game: gym.Env, episode: Episode, seed: int | None, start: int) -> None:
     """Reset `game` with `seed` and play `episode`'s first `start` decisions; raises ReplayError unless the
-    game then shows the recorded frame before decision `start`."""
+    game then shows the recorded frame before decision `start` (or when there is no seed to replay from)."""
+    if seed is None:
+        raise ReplayError("the manifest has no seed for the episode, so it cannot be replayed")
     frame, _ = game.reset(seed=seed)
     for action in episode.actions[:start].tolist():
         frame = game.step(action)[4]["frames"][-1]
@@ -65,8 +67,6 @@ def real_counterfactual(game: gym.Env, episode: Episode, seed: int | None, start
     """The frame before decision `start` of `episode` (recorded with `seed` in `game`, a `recorded_game`), then
     the real game's frames for `actions` from there: (1 + n r, h, w, 3) uint8, n <= len(actions) decisions
     (fewer where the game ended)."""
-    if seed is None:
-        raise ReplayError("the manifest has no seed for the episode, so it cannot be replayed")
     replay_to(game, episode, seed, start)
     return np.concatenate([episode.frames[start * game.repeat][None], play_commands(game, actions)])
 
@@ -76,8 +76,6 @@ def redrawn_future(game: gym.Env, episode: Episode, seed: int | None, start: int
     """The recorded actions of decisions start .. start + decisions - 1 played from the recorded state at `start`
     with the game's random generator reseeded with `redraw_seed`: (decisions * r, h, w, 3) uint8, the last frame
     held where this future ended sooner. A game whose randomness is not its `np_random` replays the recording."""
-    if seed is None:
-        raise ReplayError("the manifest has no seed for the episode, so it cannot be replayed")
     replay_to(game, episode, seed, start)
     game.unwrapped.np_random = np.random.default_rng(redraw_seed)
     frames = play_commands(game, episode.actions[start : start + decisions])

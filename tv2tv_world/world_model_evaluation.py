@@ -31,6 +31,7 @@ from einops import rearrange
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from tv2tv_world.action_probe import ActionProbe, predict_actions, probe_hits, probe_inputs, train_probe
+from tv2tv_world.dataset.datamodule import SAME_GAME
 from tv2tv_world.dataset.format import Episode, Manifest, read_episode
 from tv2tv_world.dataset.latents import encode_frames
 from tv2tv_world.real_game_reference import RealGameReference
@@ -234,7 +235,7 @@ def _probe_folder_episodes(folders: Sequence[str | Path], data_dir: str | Path, 
             raise ValueError(f"--probe-data {folder} is the evaluated folder; the probe must not train on the "
                              "episodes it is scored on")
         other = Manifest.load(folder)
-        for key in ("env_id", "env_kwargs", "frame_size", "action_repeat", "action_texts"):
+        for key in SAME_GAME:
             if getattr(other, key) != getattr(manifest, key):
                 raise ValueError(f"--probe-data {folder} has {key} {getattr(other, key)!r} but {data_dir} has "
                                  f"{getattr(manifest, key)!r}: the probe must learn the evaluated game")
