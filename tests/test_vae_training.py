@@ -77,6 +77,22 @@ def test_a_warm_start_begins_from_a_trained_tokenizer_with_a_fresh_schedule(trai
         VideoVAEModule(config=other, init_from=str(source))
 
 
+def test_a_frozen_encoder_keeps_its_latents_while_the_decoder_learns(trained_vae, tiny_dataset, tmp_path):
+    source = trained_vae / "version_1" / "checkpoints" / "last.ckpt"
+    run_fit(_args(tiny_dataset, tmp_path, f"--model.init_args.init_from={source}", "--model.init_args.freeze_encoder=true",
+                  "--trainer.max_steps=2"))
+    before = VideoVAE.from_checkpoint(source).state_dict()
+    after = VideoVAE.from_checkpoint(tmp_path / "vae_tiny" / "version_0" / "checkpoints" / "last.ckpt").state_dict()
+    kept = [name for name in before if name.startswith(("encoder.", "latent_"))]
+    assert kept and all(torch.equal(before[name], after[name]) for name in kept)
+    assert not all(torch.equal(before[name], after[name]) for name in before if name.startswith("decoder."))
+
+    from tv2tv_world.vae_module import VideoVAEModule
+
+    with pytest.raises(ValueError, match="freeze_encoder needs init_from"):
+        VideoVAEModule(freeze_encoder=True)
+
+
 class _RunsCode:
     def __init__(self, marker: Path):
         self.marker = marker

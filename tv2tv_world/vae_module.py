@@ -74,6 +74,9 @@ class VideoVAEModule(L.LightningModule):
             whose tokenizer it carries) whose weights and latent statistics start this run: a warm
             start with a fresh optimizer and schedule, so separate short runs (a lent GPU's minutes)
             add up (`--ckpt_path` resumes a run exactly instead). Its config must equal this run's.
+        freeze_encoder: train the decoder alone (needs `init_from`): the encoder, its latents and their
+            statistics stay exactly those of `init_from`, so world models trained on those latents
+            render through the sharper decoder unchanged.
     """
 
     CHECKPOINT_KIND = "video_vae"
@@ -90,14 +93,18 @@ class VideoVAEModule(L.LightningModule):
         stats_momentum: float = 0.01,
         video_every_n_steps: int = 500,
         init_from: str | None = None,
+        freeze_encoder: bool = False,
     ):
         super().__init__()
+        if freeze_encoder and init_from is None:
+            raise ValueError("freeze_encoder needs init_from: a frozen encoder must be a trained one")
         config = VideoVAEConfig(**config) if isinstance(config, dict) else config or VideoVAEConfig()
         self.save_hyperparameters(ignore=["config"])
         self.hparams["config"] = asdict(config)  # plain data, so checkpoints load with weights_only
         self.vae = VideoVAE(config)
         if init_from is not None:
             self._warm_start(init_from)
+        self.vae.encoder.requires_grad_(not freeze_encoder)
 
     def _warm_start(self, init_from: str) -> None:
         """Copy the weights and latent statistics of the tokenizer `init_from` into this one."""
@@ -117,7 +124,8 @@ class VideoVAEModule(L.LightningModule):
         return rearrange(self.vae.chunk(to_unit(batch["frames"])), "b n c r h w -> (b n) c r h w")
 
     def _losses(self, chunks: torch.Tensor, sample: bool) -> tuple[dict, torch.Tensor, torch.Tensor]:
-        mean, logvar = self.vae.encode_moments(chunks)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.hparams.freeze_encoder):
+            mean, logvar = self.vae.encode_moments(chunks)
         z = mean + torch.randn_like(mean) * (0.5 * logvar).exp() if sample else mean
         recon = self.vae.decoder(rearrange(z, "n c h w -> n c 1 h w"))
         w = foreground_weights(chunks, self.hparams.foreground_weight)
@@ -136,7 +144,8 @@ class VideoVAEModule(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         chunks = self._chunks(batch)
         losses, mean, recon = self._losses(chunks, sample=True)
-        self._update_latent_stats(mean)
+        if not self.hparams.freeze_encoder:
+            self._update_latent_stats(mean)
         self.log_dict({f"train/{k}": v for k, v in losses.items() if k != "loss"})
         self.log("train/loss", losses["loss"], prog_bar=True)
         if self.global_step % self.hparams.video_every_n_steps == 0:
@@ -179,7 +188,8 @@ class VideoVAEModule(L.LightningModule):
 
     # ---- optimiser and checkpoints ------------------------------------------------------
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=0.0)
+        trained = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trained, lr=self.hparams.lr, weight_decay=0.0)
         return {"optimizer": optimizer,
                 "lr_scheduler": warmup_cosine(optimizer, self.hparams.warmup_steps, self.trainer)}
 
