@@ -181,6 +181,10 @@ def test_evaluate_vae_reports_psnr_over_every_frame(trained_vae, tiny_dataset, t
     assert report["frames"] == sum(e["frames"] for e in Manifest.load(tiny_dataset).episodes)
     assert 5.0 < report["psnr"] < 60.0 and 0.0 < report["ssim"] <= 1.0
     assert report["latent_shape"] == [4, 8, 8] and report["frames_per_latent"] == 4
+    regions = report["regions"].values()
+    assert sum(r["pixel_share"] for r in regions) == pytest.approx(1.0)
+    assert sum(r["error_share"] for r in regions) == pytest.approx(1.0)
+    assert all(r["psnr_if_perfect"] > report["psnr"] for r in regions)
     run = _tv2tv("evaluate-vae", "--checkpoint", str(tmp_path / "missing.ckpt"), "--data", str(tiny_dataset))
     assert run.returncode == 2 and "missing.ckpt: checkpoint file does not exist" in run.stderr
 

@@ -10,6 +10,7 @@ from einops import rearrange
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from tv2tv_world.dataset.format import Manifest, read_episode
+from tv2tv_world.reconstruction_regions import RegionErrors
 from tv2tv_world.vae_module import to_uint8, to_unit
 from tv2tv_world.video_vae import VideoVAE
 
@@ -29,18 +30,20 @@ def reconstruct(vae: VideoVAE, frames: np.ndarray, batch_chunks: int = 64) -> tu
 def evaluate_vae(vae: VideoVAE, data_dir: str | Path, max_episodes: int | None = None, batch_chunks: int = 64) -> dict:
     """Encode and decode every episode chunk by chunk; PSNR/SSIM over all frames.
 
-    `psnr` uses the MSE pooled over every frame; `psnr_frame_mean` averages per-frame PSNRs.
+    `psnr` uses the MSE pooled over every frame; `psnr_frame_mean` averages per-frame PSNRs;
+    `regions` splits the squared error into moving pixels, still edges and flat areas.
     """
     manifest = Manifest.load(data_dir)
     if manifest.action_repeat != vae.cfg.temporal_compression:
         raise ValueError(f"data has {manifest.action_repeat} frames per chunk, the tokenizer {vae.cfg.temporal_compression}")
-    squared, frames_seen, frame_psnrs, ssims = 0.0, 0, [], []
+    squared, frames_seen, frame_psnrs, ssims, regions = 0.0, 0, [], [], RegionErrors()
     for entry in manifest.episodes[:max_episodes]:
         episode = read_episode(Path(data_dir) / entry["file"])
         frames, recon = reconstruct(vae, episode.frames, batch_chunks)
         pred = (recon.clamp(-1, 1) + 1) / 2  # (t, c, h, w) in [0, 1]
         target = (frames + 1) / 2
         per_frame = (pred - target).pow(2).mean(dim=(1, 2, 3))
+        regions.add(target, pred)
         squared += float(per_frame.sum())
         frames_seen += len(per_frame)
         frame_psnrs.append(-10 * torch.log10(per_frame.clamp_min(1e-10)))
@@ -52,6 +55,7 @@ def evaluate_vae(vae: VideoVAE, data_dir: str | Path, max_episodes: int | None =
         "psnr": float(psnr),
         "psnr_frame_mean": float(torch.cat(frame_psnrs).mean()),
         "ssim": sum(ssims) / frames_seen,
+        "regions": regions.report(),
         "latent_shape": [vae.cfg.latent_channels, vae.cfg.latent_size, vae.cfg.latent_size],
         "frames_per_latent": vae.cfg.temporal_compression,
     }
