@@ -46,6 +46,7 @@ def test_error_shares_follow_where_the_error_is():
     assert report["moving"]["error_share"] == 0.0
     assert report["moving"]["pixel_share"] == pytest.approx(float(masks["moving"].float().mean()))
     everything = 10 * math.log10(frames.numel() / (0.01 * 3 * 16 * 3))
+    assert regions.psnr() == pytest.approx(everything, rel=1e-4)
     assert report["moving"]["psnr_if_perfect"] == pytest.approx(everything, rel=1e-4)
     assert report["edges"]["psnr_if_perfect"] > report["flat"]["psnr_if_perfect"] > everything
 

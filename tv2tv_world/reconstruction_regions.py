@@ -49,6 +49,10 @@ class RegionErrors:
             self.pixels[name] += int(mask.sum())
         self.values += target.numel()
 
+    def psnr(self) -> float:
+        """PSNR of everything added, from the squared error pooled over every pixel and channel."""
+        return -10 * math.log10(max(sum(self.error.values()) / self.values, 1e-10))
+
     def report(self) -> dict[str, dict[str, float]]:
         """{region: pixel_share, error_share, psnr_if_perfect}: the last is the PSNR over all frames
         with that region's error removed (None where no error would be left)."""

@@ -36,7 +36,7 @@ def evaluate_vae(vae: VideoVAE, data_dir: str | Path, max_episodes: int | None =
     manifest = Manifest.load(data_dir)
     if manifest.action_repeat != vae.cfg.temporal_compression:
         raise ValueError(f"data has {manifest.action_repeat} frames per chunk, the tokenizer {vae.cfg.temporal_compression}")
-    squared, frames_seen, frame_psnrs, ssims, regions = 0.0, 0, [], [], RegionErrors()
+    frames_seen, frame_psnrs, ssims, regions = 0, [], [], RegionErrors()
     for entry in manifest.episodes[:max_episodes]:
         episode = read_episode(Path(data_dir) / entry["file"])
         frames, recon = reconstruct(vae, episode.frames, batch_chunks)
@@ -44,15 +44,13 @@ def evaluate_vae(vae: VideoVAE, data_dir: str | Path, max_episodes: int | None =
         target = (frames + 1) / 2
         per_frame = (pred - target).pow(2).mean(dim=(1, 2, 3))
         regions.add(target, pred)
-        squared += float(per_frame.sum())
         frames_seen += len(per_frame)
         frame_psnrs.append(-10 * torch.log10(per_frame.clamp_min(1e-10)))
         ssims.append(float(structural_similarity_index_measure(pred, target, data_range=1.0)) * len(pred))
-    psnr = -10 * torch.log10(torch.tensor(squared / frames_seen))
     return {
         "episodes": len(frame_psnrs),
         "frames": frames_seen,
-        "psnr": float(psnr),
+        "psnr": regions.psnr(),
         "psnr_frame_mean": float(torch.cat(frame_psnrs).mean()),
         "ssim": sum(ssims) / frames_seen,
         "regions": regions.report(),
