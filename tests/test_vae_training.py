@@ -93,6 +93,14 @@ def test_a_frozen_encoder_keeps_its_latents_while_the_decoder_learns(trained_vae
         VideoVAEModule(freeze_encoder=True)
 
 
+def test_a_setting_a_module_refuses_is_named_without_a_traceback(tiny_dataset, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_fit(_args(tiny_dataset, tmp_path, "--model.init_args.freeze_encoder=true"))
+    assert exit_info.value.code == 2
+    assert "tv2tv fit: error: freeze_encoder needs init_from" in capsys.readouterr().err
+    assert not (tmp_path / "vae_tiny").exists()  # refused before any run folder was written
+
+
 class _RunsCode:
     def __init__(self, marker: Path):
         self.marker = marker

@@ -30,6 +30,18 @@ class Tv2tvCLI(LightningCLI):
             load_checkpoint(ckpt_path, kind)
 
 
+def _raised_by_us(err: BaseException) -> BaseException | None:
+    """The error our own code raised that `err` (jsonargparse's "does not validate" while it builds the
+    model or data from the config) wraps, if any: a wrong setting a module refused, named by it."""
+    cause = err.__cause__
+    if cause is None or cause.__traceback__ is None:
+        return None
+    tb = cause.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return cause if "tv2tv_world" in tb.tb_frame.f_code.co_filename else None
+
+
 def run_fit(args: list[str]) -> None:
     """Run `fit` with LightningCLI; `args` are the command line after `tv2tv fit`."""
     if not any(a in ("-h", "--help", "--print_config") or a.startswith("--print_config") for a in args):
@@ -49,4 +61,10 @@ def run_fit(args: list[str]) -> None:
         )
     except (DatasetError, CheckpointError) as err:
         print(f"tv2tv fit: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except ValueError as err:
+        ours = _raised_by_us(err)
+        if ours is None:
+            raise
+        print(f"tv2tv fit: error: {ours}", file=sys.stderr)
         raise SystemExit(2) from None
