@@ -53,7 +53,7 @@ class RegionErrors:
         """PSNR of everything added, from the squared error pooled over every pixel and channel."""
         return -10 * math.log10(max(sum(self.error.values()) / self.values, 1e-10))
 
-    def report(self) -> dict[str, dict[str, float]]:
+    def report(self) -> dict[str, dict[str, float | None]]:
         """{region: pixel_share, error_share, psnr_if_perfect}: the last is the PSNR over all frames
         with that region's error removed (None where no error would be left)."""
         total_error, total_pixels = sum(self.error.values()), sum(self.pixels.values())
