@@ -99,6 +99,9 @@ def test_a_setting_a_module_refuses_is_named_without_a_traceback(tiny_dataset, t
     assert exit_info.value.code == 2
     assert "tv2tv fit: error: freeze_encoder needs init_from" in capsys.readouterr().err
     assert not (tmp_path / "vae_tiny").exists()  # refused before any run folder was written
+    with pytest.raises(SystemExit):  # refused by the tokenizer's config, one wrapper deeper
+        run_fit(_args(tiny_dataset, tmp_path, "--model.init_args.config.spatial_compression=16"))
+    assert "tv2tv fit: error: spatial_compression 16 must equal patch_size" in capsys.readouterr().err
 
 
 class _RunsCode:

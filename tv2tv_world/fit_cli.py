@@ -31,15 +31,17 @@ class Tv2tvCLI(LightningCLI):
 
 
 def _raised_by_us(err: BaseException) -> BaseException | None:
-    """The error our own code raised that `err` (jsonargparse's "does not validate" while it builds the
-    model or data from the config) wraps, if any: a wrong setting a module refused, named by it."""
+    """The error our own code raised that `err` (jsonargparse's "does not validate", around the errors met
+    while it builds the model, its config or the data) wraps, if any: a wrong setting, named by our code."""
     cause = err.__cause__
-    if cause is None or cause.__traceback__ is None:
-        return None
-    tb = cause.__traceback__
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return cause if "tv2tv_world" in tb.tb_frame.f_code.co_filename else None
+    while cause is not None:
+        tb = cause.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None and "tv2tv_world" in tb.tb_frame.f_code.co_filename:
+            return cause
+        cause = cause.__cause__
+    return None
 
 
 def run_fit(args: list[str]) -> None:
