@@ -124,8 +124,7 @@ class VideoVAEModule(L.LightningModule):
         return rearrange(self.vae.chunk(to_unit(batch["frames"])), "b n c r h w -> (b n) c r h w")
 
     def _losses(self, chunks: torch.Tensor, sample: bool) -> tuple[dict, torch.Tensor, torch.Tensor]:
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.hparams.freeze_encoder):
-            mean, logvar = self.vae.encode_moments(chunks)
+        mean, logvar = self.vae.encode_moments(chunks)  # a frozen encoder's weights need no grad: no graph is built
         z = mean + torch.randn_like(mean) * (0.5 * logvar).exp() if sample else mean
         recon = self.vae.decoder(rearrange(z, "n c h w -> n c 1 h w"))
         w = foreground_weights(chunks, self.hparams.foreground_weight)
