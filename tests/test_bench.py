@@ -9,6 +9,7 @@ import torch
 
 from tv2tv_world.bench import run_bench
 from tv2tv_world.cli import main
+from tv2tv_world.precision import auto_precision
 
 
 def test_quick_bench_writes_json_and_a_table(tiny_world_model, tmp_path, capsys):
@@ -19,7 +20,12 @@ def test_quick_bench_writes_json_and_a_table(tiny_world_model, tmp_path, capsys)
     assert all(r["chunks_per_s"] > 0 and r["peak_rss_mb"] > 0 for r in result["sampler"].values())
     for t in result["training"].values():
         assert t["achieved_flops"] > 0 and 0 < t["fraction_of_peak"]
-    assert "| training step, fp32" in out.with_suffix(".md").read_text() and "matmul peak" in capsys.readouterr().out
+    # the quick bench times training at the precision `tv2tv fit` chooses on this machine, and says which
+    chosen = auto_precision("cpu")
+    assert result["precision"] == chosen and list(result["training"]) == ["bf16" if chosen == "bf16-mixed" else "fp32"]
+    table = out.with_suffix(".md").read_text()
+    assert f"| precision `tv2tv fit` chooses here | {chosen} |" in table and "| training step, " in table
+    assert "matmul peak" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")

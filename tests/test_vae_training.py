@@ -196,6 +196,8 @@ def test_evaluate_vae_reports_psnr_over_every_frame(trained_vae, tiny_dataset, t
     assert sum(r["pixel_share"] for r in regions) == pytest.approx(1.0)
     assert sum(r["error_share"] for r in regions) == pytest.approx(1.0)
     assert all(r["psnr_if_perfect"] > report["psnr"] for r in regions)
+    assert 0.0 <= report["sprite_f1"] <= 1.0 and 0.0 <= report["sprite_f1_moving"] <= 1.0
+    assert report["object_palette"]["colours"][0] == [24, 24, 36]  # Forage's background
     run = _tv2tv("evaluate-vae", "--checkpoint", str(tmp_path / "missing.ckpt"), "--data", str(tiny_dataset))
     assert run.returncode == 2 and "missing.ckpt: checkpoint file does not exist" in run.stderr
 

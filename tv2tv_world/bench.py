@@ -26,6 +26,7 @@ import torch
 
 from tv2tv_world.envs.imagination import ImaginationEnv, make_real_env
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
+from tv2tv_world.precision import auto_precision
 from tv2tv_world.sampler import Sampler, SamplerConfig
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel, load_world_model
 
@@ -230,10 +231,13 @@ def run_bench(checkpoint: str | Path, quick: bool = False, device: str = "cpu") 
     if not quick:
         result["step_time_growth_s"] = case(step_time_growth)
         result["kv_cache_at_step_256"] = case(cache_worth)
-    # bf16 is timed once: where the CPU lacks bf16 instructions it is emulated and ~30x slower
-    result["training"] = {"fp32": case(training_speed, "fp32")}
+    # training at the precision `tv2tv fit` chooses here, then (not quick) at the other one, timed once: where
+    # the CPU lacks bf16 instructions bf16 is emulated and ~30x slower
+    result["precision"] = auto_precision(device)
+    chosen, other = ("bf16", "fp32") if result["precision"] == "bf16-mixed" else ("fp32", "bf16")
+    result["training"] = {chosen: case(training_speed, chosen)}
     if not quick:
-        result["training"]["bf16"] = case(training_speed, "bf16", 8, 8, 1)
+        result["training"][other] = case(training_speed, other, 8, 8, 1)
     return result
 
 
@@ -268,6 +272,8 @@ def bench_table(result: dict) -> str:
         c = result["kv_cache_at_step_256"]
         rows.append(f"| step 256, {c['context_tokens']} context tokens: KV cache vs recompute | {c['cached_s'] * 1000:.0f} ms vs "
                     f"{c['uncached_s'] * 1000:.0f} ms ({c['speedup']:.1f}x) | {_memory(c)} |")
+    if "precision" in result:
+        rows.append(f"| precision `tv2tv fit` chooses here | {result['precision']} |  |")
     for name, t in result["training"].items():
         rows.append(f"| training step, {name} (batch 8 x 9 chunks) | {t['tokens_per_s']:.0f} tokens/s, "
                     f"{t['achieved_flops'] / 1e9:.0f} GFLOP/s = {100 * t['fraction_of_peak']:.0f}% of the "

@@ -129,7 +129,7 @@ def check_evaluation(checkpoint: str | Path, folder: str | Path) -> dict:
 
     loaded = load_world_model(checkpoint)
     _collect_check(loaded, CHECK_DATA, folder)
-    report, _ = evaluate_world_model(loaded, folder, **CHECK_EVALUATION)
+    report, _, _ = evaluate_world_model(loaded, folder, **CHECK_EVALUATION)
     return {key: report[key] for key in CHECKED_METRICS}
 
 

@@ -48,9 +48,9 @@ def run_demo_training(folder: str | Path, episodes: int = 40, heldout: int = 6, 
              f"--model.init_args.vae_checkpoint={vae}", f"--data.init_args.latents={latents}"])
     world_model = _last_checkpoint(runs, "demo_world_model")
     print("[5/5] evaluating it on the held-out episodes", flush=True)
-    report, probe = evaluate_world_model(load_world_model(world_model), held, horizon=4, max_windows=32, flow_steps=4,
-                                         probe_steps=200)
-    paths = write_report(report, probe, folder / "evaluation.json")
+    report, probe, picture = evaluate_world_model(load_world_model(world_model), held, horizon=4, max_windows=32,
+                                                  flow_steps=4, probe_steps=200)
+    paths = write_report(report, probe, folder / "evaluation.json", picture)
     print(f"evaluation: PSNR by horizon {report['psnr_by_horizon']}, control accuracy {report['control_accuracy']:.2f} "
           f"({paths['markdown']})", flush=True)
     return world_model

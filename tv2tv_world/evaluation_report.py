@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from tv2tv_world.action_probe import ActionProbe
 from tv2tv_world.atomic_file import atomic_path, write_json, write_text
@@ -17,12 +19,18 @@ def report_paths(out: str | Path) -> dict[str, Path]:
     out = Path(out)
     stem = out.with_suffix("")
     return {"json": out, "markdown": stem.with_suffix(".md"), "plot": Path(f"{stem}_psnr.png"),
-            "probe": Path(f"{stem}_probe.pt")}
+            "probe": Path(f"{stem}_probe.pt"), "frames": Path(f"{stem}_frames.png")}
 
 
-def write_report(report: dict, probe: ActionProbe, out: str | Path) -> dict[str, Path]:
-    """Write every file of the report atomically; returns their paths."""
+def write_report(report: dict, probe: ActionProbe, out: str | Path, picture: np.ndarray | None = None) -> dict[str, Path]:
+    """Write every file of the report atomically (`picture`, (H, W, 3) uint8 real vs imagined frames, as a PNG
+    scaled 3x, when given); returns the paths written."""
     paths = report_paths(out)
+    if picture is None:
+        del paths["frames"]
+    else:
+        with atomic_path(paths["frames"]) as temp:
+            Image.fromarray(np.repeat(np.repeat(picture, 3, axis=0), 3, axis=1)).save(temp, format="PNG")
     write_json(paths["json"], report)
     write_text(paths["markdown"], markdown_summary(report))
     with atomic_path(paths["plot"]) as temp:
@@ -51,6 +59,13 @@ def markdown_summary(report: dict) -> str:
         *(["| PSNR dB of the real game with another random draw (a perfect sampler) | "
            + " | ".join(f"{report['psnr_real_game_redrawn_by_horizon'][h]:.2f}" for h in horizons) + " |"]
           if report.get("psnr_real_game_redrawn_by_horizon") else []),
+        *[f"| {name} | " + " | ".join(optional_number(report[key].get(h)) for h in horizons) + " |"
+          for name, key in (("object F1", "sprite_f1_by_horizon"),
+                            ("object F1, tokenizer (ceiling)", "sprite_f1_tokenizer_by_horizon"),
+                            ("object F1, the real game with another random draw", "sprite_f1_real_game_redrawn_by_horizon"),
+                            ("moving-object F1", "sprite_f1_moving_by_horizon"),
+                            ("moving-object F1, tokenizer (ceiling)", "sprite_f1_moving_tokenizer_by_horizon"))
+          if report.get(key)],  # absent in older reports
         "| SSIM | " + " | ".join(f"{report['ssim_by_horizon'][h]:.3f}" for h in horizons) + " |",
         *[f"| {name} | " + " | ".join(optional_number(report[key].get(h)) for h in horizons) + " |"
           for name, key in (("control", "control_by_horizon"), ("counterfactual control", "counterfactual_control_by_horizon"),

@@ -6,10 +6,12 @@ import sys
 import warnings
 
 import lightning as L
+import torch
 from lightning.pytorch.cli import LightningCLI
 
 from tv2tv_world.checkpoint import CheckpointError, load_checkpoint
 from tv2tv_world.dataset.format import DatasetError
+from tv2tv_world.precision import auto_precision
 
 
 class Tv2tvCLI(LightningCLI):
@@ -24,6 +26,8 @@ class Tv2tvCLI(LightningCLI):
         super()._parse_ckpt_path()
 
     def before_fit(self) -> None:
+        print(f"tv2tv fit: precision {self.config['fit']['trainer'].get('precision')} (this machine's default: "
+              f"{self.trainer_defaults['precision']})", flush=True)
         ckpt_path = self.config_init["fit"].get("ckpt_path") if "fit" in self.config_init else None
         kind = getattr(self.model, "CHECKPOINT_KIND", None)
         if ckpt_path and kind and ckpt_path not in ("last", "best", "hpc", "registry"):
@@ -60,6 +64,8 @@ def run_fit(args: list[str]) -> None:
             subclass_mode_data=True,
             args=["fit", *args],
             save_config_kwargs={"overwrite": True},
+            # a config that leaves trainer.precision out trains in bf16 where this machine computes it natively
+            trainer_defaults={"precision": auto_precision("cuda" if torch.cuda.is_available() else "cpu")},
         )
     except (DatasetError, CheckpointError) as err:
         print(f"tv2tv fit: error: {err}", file=sys.stderr)

@@ -7,7 +7,9 @@ For each held-out window, where the game replays its recordings (`real_counterfa
 - the recorded actions played with another draw of the game's randomness, through the
   tokenizer, against the recording (`psnr_real_game_redrawn_by_horizon`): the PSNR of a model
   that draws perfect samples, which no sampling model can beat on average; and of the raw frames
-  (`psnr_real_game_redrawn_raw_by_horizon`), the same with a perfect tokenizer.
+  (`psnr_real_game_redrawn_raw_by_horizon`), the same with a perfect tokenizer; and its objects
+  against the recording's (`sprite_f1_real_game_redrawn_by_horizon`, all objects of the last frame
+  of each chunk), the object F1 of a perfect sampler.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from einops import rearrange
 from tv2tv_world.action_probe import ActionProbe, probe_hits
 from tv2tv_world.dataset.format import Episode, Manifest
 from tv2tv_world.dataset.latents import encode_frames
+from tv2tv_world.object_metrics import GamePalette, ObjectCounts, frames_to_uint8
 from tv2tv_world.real_counterfactual import ReplayError, real_counterfactual, recorded_game, redrawn_future
 from tv2tv_world.vae_module import to_unit
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel
@@ -37,8 +40,10 @@ def through_tokenizer(loaded: LoadedWorldModel, frames: np.ndarray) -> torch.Ten
 class RealGameReference:
     """Collects, window by window, what the real game shows; `report` turns it into the report's keys."""
 
-    def __init__(self, loaded: LoadedWorldModel, probe: ActionProbe, manifest: Manifest, horizon: int):
-        self.loaded, self.probe, self.horizon = loaded, probe, horizon
+    def __init__(self, loaded: LoadedWorldModel, probe: ActionProbe, manifest: Manifest, horizon: int,
+                 palette: GamePalette):
+        self.loaded, self.probe, self.horizon, self.palette = loaded, probe, horizon, palette
+        self.redrawn_objects = [ObjectCounts() for _ in range(horizon)]
         self.failure: str | None = None
         try:
             self.game: gym.Env | None = recorded_game(manifest)
@@ -70,6 +75,9 @@ class RealGameReference:
         first = episode.frames[start * self.game.repeat][None]
         made = through_tokenizer(self.loaded, np.concatenate([first, redrawn]))
         self.redrawn_squared += ((made - real) / 2).pow(2).mean(dim=(1, 2, 3, 4))
+        for h in range(self.horizon):
+            self.redrawn_objects[h].add(self.palette, frames_to_uint8(real[h : h + 1, :, -1]),
+                                        frames_to_uint8(made[h : h + 1, :, -1]))
         raw = rearrange(to_unit(torch.from_numpy(redrawn)), "(n r) h w c -> n c r h w", r=self.game.repeat)
         self.redrawn_squared_raw += ((raw - real) / 2).pow(2).mean(dim=(1, 2, 3, 4))
         self.redrawn_windows += 1
@@ -82,7 +90,7 @@ class RealGameReference:
             return {"counterfactual_control_real_game": None, "counterfactual_control_real_game_by_horizon": None,
                     "counterfactual_control_on_real_steps": None, "counterfactual_real_game_steps": None,
                     "psnr_real_game_redrawn_by_horizon": None, "psnr_real_game_redrawn_curve": None,
-                    "psnr_real_game_redrawn_raw_by_horizon": None,
+                    "psnr_real_game_redrawn_raw_by_horizon": None, "sprite_f1_real_game_redrawn_by_horizon": None,
                     "real_game_note": self.failure or "no window was replayed"}
         real, played = torch.stack(self.hits), torch.stack(self.played)  # (b, H) each
         model = rearrange(model_hits, "(b n) -> b n", n=self.horizon)
@@ -99,4 +107,5 @@ class RealGameReference:
             "psnr_real_game_redrawn_by_horizon": {str(h): curve[h - 1] for h in shown},
             "psnr_real_game_redrawn_curve": curve,
             "psnr_real_game_redrawn_raw_by_horizon": {str(h): raw[h - 1] for h in shown},  # no tokenizer: its ceiling
+            "sprite_f1_real_game_redrawn_by_horizon": {str(h): self.redrawn_objects[h - 1].f1 for h in shown},
         }

@@ -10,6 +10,7 @@ from einops import rearrange
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from tv2tv_world.dataset.format import Manifest, read_episode
+from tv2tv_world.object_metrics import GamePalette, ObjectCounts, frames_to_uint8
 from tv2tv_world.reconstruction_regions import RegionErrors
 from tv2tv_world.vae_module import to_uint8, to_unit
 from tv2tv_world.video_vae import VideoVAE
@@ -31,19 +32,24 @@ def evaluate_vae(vae: VideoVAE, data_dir: str | Path, max_episodes: int | None =
     """Encode and decode every episode chunk by chunk; PSNR/SSIM over all frames.
 
     `psnr` uses the MSE pooled over every frame; `psnr_frame_mean` averages per-frame PSNRs;
-    `regions` splits the squared error into moving pixels, still edges and flat areas.
+    `regions` splits the squared error into moving pixels, still edges and flat areas; `sprite_f1` and
+    `sprite_f1_moving` score the game's objects in every reconstructed frame (`object_metrics`; the
+    palette is found from the first 8 episodes).
     """
     manifest = Manifest.load(data_dir)
     if manifest.action_repeat != vae.cfg.temporal_compression:
         raise ValueError(f"data has {manifest.action_repeat} frames per chunk, the tokenizer {vae.cfg.temporal_compression}")
-    frames_seen, frame_psnrs, ssims, regions = 0, [], [], RegionErrors()
-    for entry in manifest.episodes[:max_episodes]:
+    frames_seen, frame_psnrs, ssims, regions, objects = 0, [], [], RegionErrors(), ObjectCounts()
+    entries = manifest.episodes[:max_episodes]
+    palette = GamePalette.from_frames([read_episode(Path(data_dir) / entry["file"]).frames for entry in entries[:8]])
+    for entry in entries:
         episode = read_episode(Path(data_dir) / entry["file"])
         frames, recon = reconstruct(vae, episode.frames, batch_chunks)
         pred = (recon.clamp(-1, 1) + 1) / 2  # (t, c, h, w) in [0, 1]
         target = (frames + 1) / 2
         per_frame = (pred - target).pow(2).mean(dim=(1, 2, 3))
         regions.add(target, pred)
+        objects.add(palette, episode.frames, frames_to_uint8(recon.clamp(-1, 1).cpu()))
         frames_seen += len(per_frame)
         frame_psnrs.append(-10 * torch.log10(per_frame.clamp_min(1e-10)))
         ssims.append(float(structural_similarity_index_measure(pred, target, data_range=1.0)) * len(pred))
@@ -54,6 +60,9 @@ def evaluate_vae(vae: VideoVAE, data_dir: str | Path, max_episodes: int | None =
         "psnr_frame_mean": float(torch.cat(frame_psnrs).mean()),
         "ssim": sum(ssims) / frames_seen,
         "regions": regions.report(),
+        "sprite_f1": objects.f1,
+        "sprite_f1_moving": objects.moving_f1,
+        "object_palette": palette.to_dict(),
         "latent_shape": [vae.cfg.latent_channels, vae.cfg.latent_size, vae.cfg.latent_size],
         "frames_per_latent": vae.cfg.temporal_compression,
     }

@@ -57,6 +57,10 @@ class FlowConfig:
     # so every step but the last is known to survive: trained on all, the head learns that episodes end only
     # at a window's last step (and never foresees an end a few steps into a rollout); the last is unbiased
     termination_steps: str = "all"
+    # the flow loss weighs each video token by 1 + change_weight * (its squared change from the chunk before,
+    # over the batch's mean change): objects are a few percent of a game's pixels, and unweighted, the
+    # loss is dominated by still background that is easy to copy from the context
+    change_weight: float = 0.0
 
     def __post_init__(self):
         if self.reward_token not in ("bof", "eof"):
@@ -70,6 +74,8 @@ class FlowConfig:
             raise ValueError(f"text_dropout must be in [0, 1), got {self.text_dropout}")
         if self.termination_steps not in ("all", "last"):
             raise ValueError(f"termination_steps must be 'all' or 'last', got {self.termination_steps!r}")
+        if self.change_weight < 0:
+            raise ValueError(f"change_weight must be >= 0, got {self.change_weight}")
         if not self.termination_pos_weight > 0:
             raise ValueError(f"termination_pos_weight must be > 0, got {self.termination_pos_weight}")
 
@@ -134,9 +140,8 @@ class WorldModel(nn.Module):
 
         targets = text_targets(layout, tok.bof)
         text_loss = F.cross_entropy(rearrange(logits, "b l v -> (b l) v"), targets.flatten(), ignore_index=-100)
-        is_noisy = layout.kind == NOISY
         target_velocity, _ = self._gather(layout, clean - noise, clean - noise, t)
-        flow_loss = F.mse_loss(velocity[is_noisy], target_velocity[is_noisy])
+        flow_loss = self._flow_loss(layout, clean, t, velocity, target_velocity)
 
         # (b, n, d) each: step 0 (the anchor) has no reward
         bof, eof = (rearrange(hidden[(layout.kind == TEXT) & (layout.token == token)], "(b k) d -> b k d", b=b)[:, 1:]
@@ -149,6 +154,19 @@ class WorldModel(nn.Module):
         term_loss = F.binary_cross_entropy_with_logits(term_logits, terminated.float(), pos_weight=pos_weight)
         total = text_loss + self.flow.flow_weight * flow_loss + self.flow.reward_weight * (reward_loss + term_loss)
         return {"loss": total, "text": text_loss, "flow": flow_loss, "reward": reward_loss, "termination": term_loss}
+
+    def _flow_loss(self, layout, clean: torch.Tensor, t: torch.Tensor, velocity: torch.Tensor,
+                   target: torch.Tensor) -> torch.Tensor:
+        """Velocity MSE over the noisy tokens; clean (b, chunks, N, d) latents; velocity, target (b, L, d)."""
+        is_noisy = layout.kind == NOISY
+        if not self.flow.change_weight:
+            return F.mse_loss(velocity[is_noisy], target[is_noisy])
+        change = (clean[:, 1:] - clean[:, :-1]).pow(2).mean(-1, keepdim=True)  # (b, n, N, 1)
+        change = torch.cat([torch.zeros_like(change[:, :1]), change], dim=1)  # the anchor carries no loss
+        weight = 1 + self.flow.change_weight * change / change[:, 1:].mean().clamp_min(1e-8)
+        weight, _ = self._gather(layout, weight, weight, t)  # (b, L, 1)
+        error = (velocity - target).pow(2).mean(-1, keepdim=True)
+        return (error * weight)[is_noisy].sum() / weight[is_noisy].sum()
 
     @staticmethod
     def _gather(layout, clean: torch.Tensor, noisy: torch.Tensor, t: torch.Tensor):

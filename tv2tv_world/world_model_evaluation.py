@@ -34,6 +34,7 @@ from tv2tv_world.action_probe import ActionProbe, predict_actions, probe_hits, p
 from tv2tv_world.dataset.datamodule import SAME_GAME
 from tv2tv_world.dataset.format import Episode, Manifest, read_episode
 from tv2tv_world.dataset.latents import encode_frames
+from tv2tv_world.object_metrics import GamePalette, ObjectCounts, frames_to_uint8
 from tv2tv_world.real_game_reference import RealGameReference
 from tv2tv_world.sampler import Sampler, SamplerConfig
 from tv2tv_world.vae_module import to_unit
@@ -41,6 +42,8 @@ from tv2tv_world.world_model import step_text
 from tv2tv_world.world_model_checkpoint import LoadedWorldModel
 
 REPORTED_HORIZONS = (1, 4, 16)
+PICTURE_HORIZONS = (1, 2, 4, 8, 16)  # the columns of the real-vs-imagined picture
+PICTURE_WINDOWS = 3
 
 
 class HeldOutEpisode:
@@ -106,8 +109,15 @@ def imagine(loaded: LoadedWorldModel, sampler: Sampler, anchors: torch.Tensor, a
 def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon: int = 16, max_windows: int = 96,
                          flow_steps: int = 8, guidance: float = SamplerConfig.guidance, batch_size: int = 32,
                          probe_steps: int = 400, seed: int = 0,
-                         probe_data: Sequence[str | Path] = ()) -> tuple[dict, ActionProbe]:
-    """The report (a dict of plain numbers) and the trained action probe.
+                         probe_data: Sequence[str | Path] = ()) -> tuple[dict, ActionProbe, np.ndarray]:
+    """The report (a dict of plain numbers), the trained action probe, and a picture (H, W, 3) uint8 of a few
+    windows: for each a row of real and a row of imagined last frames of the chunks at `PICTURE_HORIZONS`.
+
+    Objects (`object_metrics`): `sprite_f1_by_horizon` compares the last frame of each imagined chunk with
+    the real one, over all objects and over those of moving colours (`sprite_f1_moving_by_horizon`);
+    the same for the real frames through the tokenizer (the ceiling) and, where the game replays, for
+    the real game replayed with another random draw through the tokenizer (the ceiling where the game
+    itself is random). The game's palette is found from the probe's episodes.
 
     probe_data: more folders of real episodes of the same game (never the evaluated one) for the
     probe to learn from, e.g. a random player's, whose actions are spread evenly.
@@ -127,6 +137,7 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         raise ValueError(f"{data_dir}: evaluation needs at least 2 episodes (the action probe trains on half of them)")
     probe_episodes, episodes = episodes[: len(episodes) // 2], episodes[len(episodes) // 2 :]
     entries = manifest.episodes[len(manifest.episodes) // 2 :]
+    palette = GamePalette.from_frames([held.episode.frames for held in probe_episodes[:8]])
     probe_episodes += extra_probe_episodes
     probe = train_probe(*_probe_data(probe_episodes), len(action_texts), probe_steps, seed=seed)
     test_x, test_y = _probe_data(episodes)
@@ -143,7 +154,10 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
     squared = torch.zeros(horizon)
     ssim = torch.zeros(horizon)
     hits = {"control": [], "counterfactual": []}
-    reference = RealGameReference(loaded, probe, manifest, horizon)
+    reference = RealGameReference(loaded, probe, manifest, horizon, palette)
+    objects = {key: [ObjectCounts() for _ in range(horizon)] for key in ("imagined", "tokenizer")}
+    shown = [h for h in PICTURE_HORIZONS if h <= horizon]
+    picture_real, picture_imagined = [], []
     reward_pred, reward_pred_real, reward_true, term_pred, term_pred_real, term_true = [], [], [], [], [], []
     for first in range(0, len(windows), batch_size):
         batch = windows[first : first + batch_size]
@@ -155,6 +169,14 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         commanded = [[action_texts[a] for a in acts] for acts in recorded]
 
         run = imagine(loaded, sampler, anchors, commanded, intents, seed + first)
+        for h in range(horizon):
+            real_last = frames_to_uint8(real[:, h, :, -1])
+            objects["imagined"][h].add(palette, real_last, frames_to_uint8(run["frames"][:, h, :, -1]))
+            decoded = torch.stack([episodes[e].decoded[s + 1 + h, :, -1] for e, s in batch])
+            objects["tokenizer"][h].add(palette, real_last, frames_to_uint8(decoded))
+        if not picture_real:
+            picture_real = [frames_to_uint8(real[:PICTURE_WINDOWS, h - 1, :, -1]) for h in shown]
+            picture_imagined = [frames_to_uint8(run["frames"][:PICTURE_WINDOWS, h - 1, :, -1]) for h in shown]
         error = ((run["frames"] - real) / 2).pow(2)
         squared += error.mean(dim=(2, 3, 4, 5)).sum(dim=0)
         for h in range(horizon):
@@ -199,6 +221,11 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         "ssim_by_horizon": {str(h): float(ssim[h - 1] / n) for h in REPORTED_HORIZONS if h <= horizon},
         "psnr_curve": psnr,
         "tokenizer_psnr": _tokenizer_psnr(episodes, repeat),
+        "sprite_f1_by_horizon": f1_by_horizon(objects["imagined"], "f1"),
+        "sprite_f1_moving_by_horizon": f1_by_horizon(objects["imagined"], "moving_f1"),
+        "sprite_f1_tokenizer_by_horizon": f1_by_horizon(objects["tokenizer"], "f1"),
+        "sprite_f1_moving_tokenizer_by_horizon": f1_by_horizon(objects["tokenizer"], "moving_f1"),
+        "object_palette": palette.to_dict(),
         "reward_accuracy": reward_hits["imagined"],
         "reward_accuracy_real_chunks": reward_hits["real"],  # the same heads, the real chunks committed
         # rounded accuracy is mostly the many zero-reward steps; the AUCs say how well the heads rank the rare events
@@ -217,7 +244,23 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         **reference.report(torch.cat(hits["counterfactual"]), REPORTED_HORIZONS),
         "seconds": time.perf_counter() - began,
     }
-    return report, probe
+    return report, probe, real_vs_imagined(picture_real, picture_imagined)
+
+
+def real_vs_imagined(real: list[np.ndarray], imagined: list[np.ndarray], gap: int = 2) -> np.ndarray:
+    """Per column (a horizon) frames (n, h, w, 3) uint8 of n windows -> one picture: a real row above an
+    imagined row for each window, columns in order, separated by `gap` white pixels."""
+    rows = []
+    for i in range(len(real[0])):
+        for frames in (real, imagined):
+            cells = [np.pad(column[i], ((0, gap), (0, gap), (0, 0)), constant_values=255) for column in frames]
+            rows.append(np.concatenate(cells, axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def f1_by_horizon(counts: list[ObjectCounts], which: str) -> dict[str, float]:
+    """Per-horizon `ObjectCounts` (H,) -> their `which` ("f1" or "moving_f1") at each reported horizon."""
+    return {str(h): getattr(counts[h - 1], which) for h in REPORTED_HORIZONS if h <= len(counts)}
 
 
 def _probe_data(episodes: list[HeldOutEpisode]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -31,12 +31,12 @@ def _evaluate(args: argparse.Namespace) -> None:
     from tv2tv_world.world_model_evaluation import evaluate_world_model
 
     torch_threads(args.threads)
-    report, probe = evaluate_world_model(
+    report, probe, picture = evaluate_world_model(
         load_world_model(args.checkpoint), args.data, horizon=args.horizon, max_windows=args.windows,
         flow_steps=args.flow_steps, guidance=args.guidance, probe_steps=args.probe_steps, seed=args.seed,
         probe_data=args.probe_data,
     )
-    paths = write_report(report, probe, args.out)
+    paths = write_report(report, probe, args.out, picture)
     print(json.dumps({k: v for k, v in report.items() if k != "psnr_curve"}, indent=1))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
 
