@@ -9,7 +9,7 @@
 # 10055 and 10090 .. 10115, step 5]  EP [5]  P [4]  BUDGET [520: seconds from the start, after which no block starts
 # and running ones stop]  DEVICE [cuda]  MAX_DECISIONS [40]  WHEELS [empty: a folder of wheels (gymnasium,
 # jsonargparse and friends) to install with this package into /tmp/site first, on a machine without them].
-# Measured on an H200 (session 19): one `mpc` process 0.54 s per decision, 4 at once 0.9 s, 12 at once 2.7 s: the GPU
+# Measured on an H200 (2026-11-28): one `mpc` process 0.54 s per decision, 4 at once 0.9 s, 12 at once 2.7 s: the GPU
 # serves ~4.4 decisions/s in all (kernel-launch bound), so more than ~4 processes only adds waiting.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The world model learns the states its own planner visits, on one GPU (issue 5): `mpc` with `forage_branches`
+# The world model learns the states its own planner visits, on one GPU: `mpc` with `forage_branches`
 # plays and records games (`tv2tv agent --record`), their branches are played in the real game (`tv2tv branch`),
 # and the model continues on them pooled with the data it knew (configs/world_model/on_policy.yaml, the planner's
 # folders drawn 5x); then how it tells deadly moves from safe ones on held-out states (`tv2tv evaluate-ends`).
@@ -7,10 +7,10 @@
 #   bash scripts/gpu_on_policy.sh data   # collect, mpc games (unless MPC_RECORDED), branches, encode
 #   bash scripts/gpu_on_policy.sh fit    # the fit, its checkpoint in parts under $OUT, evaluate-ends if ENDS_LIMIT > 0
 #   bash scripts/gpu_on_policy.sh        # both, for a machine with no limit per command
-# A lent machine stops a command after 600 s and a session after 15 min of device time in all: run the two stages
+# A GPU machine stops a command after 600 s and a whole job after 15 min of device time in all: run the two stages
 # as two calls on the same warm machine (data/ stays there between calls). The `mpc` games can be played beforehand
 # on a CPU and carried (small: ~15 KB a game): MPC_RECORDED="data/forage_mpc_10060 data/forage_mpc_10075" (the 30
-# games of session 14, seeds 10060-10089: score agents on other seeds then) skips playing on the device; give both
+# games of 2026-11-27, seeds 10060-10089: score agents on other seeds then) skips playing on the device; give both
 # stages the same MPC_RECORDED.
 # By environment variable (defaults in brackets):
 #   RUNS [runs_gpu]  DEVICE [cuda]  WORKERS [nproc]  MPC_RECORDED [empty: play MPC_EPISODES games, seeds 50000+]
@@ -44,7 +44,7 @@ if [[ $stage != fit ]]; then
       --out "$runs/mpc_recorded.json" --record data/forage_mpc
   fi
   stamp "branches"
-  # a fraction of session 13's random branches (its weights hold them all): 28,656 short episodes took 8 min to encode there
+  # a fraction of the random player's branches of 2026-11-27 (its weights hold them all): 28,656 short episodes took 8 min to encode there
   tv2tv branch --data data/forage_random --out data/forage_random_branches --window 4 --episodes "${RANDOM_BRANCHED:-100}" \
     --workers "$workers" --quiet
   for d in "${recorded[@]}"; do
@@ -71,7 +71,7 @@ if [[ $stage != data ]]; then
     --trainer.max_time "${FIT_TIME:-00:00:04:00}" --data.init_args.batch_size "${BATCH:-64}" \
     --trainer.enable_progress_bar false --trainer.logger.init_args.save_dir "$runs" "${extra[@]}"
   ckpt=$(ls -d "$runs"/world_model_forage_on_policy/version_* | sort -V | tail -1)/checkpoints/last.ckpt
-  if [[ -n "${OUT:-}" ]]; then  # the lent machine returns files <= 16 MiB from $OUT: the checkpoint in exact parts
+  if [[ -n "${OUT:-}" ]]; then  # the GPU machine returns files <= 16 MiB from $OUT: the checkpoint in exact parts
     python3 -m tv2tv_world.checkpoint_parts split "$ckpt" "$OUT/on_policy"
   fi
   if (( ${ENDS_LIMIT:-0} > 0 )); then

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Issue 3 on one lent GPU, in one call: collect the Forage data there (folders already present are kept), train the
+# The large tokenizer on one GPU, in one call: collect the Forage data there (folders already present are kept), train the
 # large tokenizer (configs/vae/large.yaml, bf16) for MINUTES, score it on held-out episodes, and put the report and
 # the weights (split into parts under 16 MiB: `python -m tv2tv_world.checkpoint_parts join PREFIX OUT.ckpt` rebuilds
 # them) in $OUT. With FROM, the run starts from an earlier tokenizer's weights (`init_from`: a fresh schedule), so the
-# minutes of several lent machines add up.
+# minutes of several GPU machines add up.
 #
-#   WHEELS=.whl MINUTES=7 bash scripts/gpu_tokenizer.sh                      # a lent machine (carry .whl)
-#   WHEELS=.whl FROM=runs/s21/tokenizer.ckpt bash scripts/gpu_tokenizer.sh   # carry the joined checkpoint too
+#   WHEELS=.whl MINUTES=7 bash scripts/gpu_tokenizer.sh                      # a GPU machine (carry .whl)
+#   WHEELS=.whl FROM=runs/tokenizer.ckpt bash scripts/gpu_tokenizer.sh       # carry the joined checkpoint too
 #
 # By environment variable (defaults in brackets): MINUTES [7]  FROM [empty]  LATENT_CHANNELS [16]  BATCH [96]
 # WORKERS [nproc: collection processes]  LOADERS [8: data loader workers]  DEVICE [cuda]  RUNS [runs_gpu]  WHEELS

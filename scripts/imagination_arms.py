@@ -1,8 +1,9 @@
 """Matched-budget arms of the world model's design, as one table.
 
-Each arm trains from scratch on the same data for the same wall-clock minutes (`tv2tv fit` with
-`max_time`, the learning rate annealed by then), on one machine, one arm at a time; then `tv2tv
-evaluate` imagines the same held-out windows from each. The table (Markdown, with the JSON beside
+Each arm trains on the same data for the same wall-clock minutes (`tv2tv fit` with `max_time`, the
+learning rate annealed by then), on one machine, one arm at a time, from scratch or (the `continued`
+arms) from the bundled `forage` model; then `tv2tv evaluate` imagines the same held-out windows
+from each, and from the bundled model itself (`bundled`, not matched: a reference). The table (Markdown, with the JSON beside
 it) has per arm its parameters, steps reached, minutes, object F1 (all objects and moving ones) and
 PSNR at 1 / 4 / 16 decisions, and control accuracy. Arms already evaluated are kept (rerun one by
 deleting its folder under --runs).
@@ -34,9 +35,13 @@ ARMS = {
     "patch1_change_weight": (["--model.init_args.mot.patch_size=1", "--model.init_args.flow.change_weight=4.0"],
                              "both"),
     "wide": (["--model.init_args.mot.dim=384", "--model.init_args.mot.heads=6"], "dim 384 x 6 layers"),
-    "deep_narrow": (["--model.init_args.mot.dim=192", "--model.init_args.mot.depth=8", "--model.init_args.mot.heads=4"],
-                    "dim 192 x 8 layers"),
+    # warm starts from the bundled model (its weights, a fresh schedule): what a change adds to it
+    "continued": (["--config", "configs/world_model/continue.yaml"], "the bundled `forage` continued as it is"),
+    "continued_change_weight": (["--config", "configs/world_model/continue.yaml",
+                                 "--model.init_args.flow.change_weight=4.0"],
+                                "the bundled `forage` continued with the change-weighted flow loss"),
 }
+REFERENCE = "bundled"  # the bundled `forage` model itself, evaluated the same way: no training
 EVALUATION = ["--data", "data/forage_heldout", "--probe-data", "data/forage_random_heldout", "--horizon", "16",
               "--windows", "48", "--threads", "2"]
 
@@ -57,6 +62,8 @@ def run_arm(name: str, minutes: float, runs: Path) -> dict:
     row_file = folder / "row.json"
     if row_file.exists():
         return json.loads(row_file.read_text())
+    if name == REFERENCE:
+        return reference_row(folder)
     overrides, description = ARMS[name]
     trained = folder / "trained.json"  # written once the arm's training is done: a rerun only evaluates
     if not trained.exists():
@@ -79,6 +86,21 @@ def run_arm(name: str, minutes: float, runs: Path) -> dict:
     return row
 
 
+def reference_row(folder: Path) -> dict:
+    """The bundled model's row: its own parameters, evaluated like the arms."""
+    from tv2tv_world.world_model_checkpoint import load_world_model
+
+    folder.mkdir(parents=True, exist_ok=True)
+    report_path = folder / "evaluation.json"
+    tv2tv("evaluate", "--checkpoint", "forage", "--out", str(report_path), *EVALUATION)
+    row = {"arm": REFERENCE, "description": "the bundled `forage` (about 17,000 steps over several runs, not matched)",
+           "overrides": [], "parameters": sum(p.numel() for p in load_world_model("forage").model.parameters()),
+           "steps": None, "train_minutes": None, "train_cpu_minutes": None, "checkpoint": "forage",
+           "evaluation": json.loads(report_path.read_text())}
+    (folder / "row.json").write_text(json.dumps(row, indent=1))
+    return row
+
+
 def table(rows: list[dict], machine: str) -> str:
     """The Markdown table of the arms' rows."""
     def by_h(report: dict, key: str, digits: int) -> str:
@@ -86,7 +108,8 @@ def table(rows: list[dict], machine: str) -> str:
         return " / ".join(f"{values[h]:.{digits}f}" if values.get(h) is not None else "-" for h in ("1", "4", "16"))
 
     first = rows[0]["evaluation"]
-    lines = [f"Arms trained from scratch, one after another, on {machine}; held-out windows: "
+    lines = [f"Arms trained one after another for the same minutes on {machine}, from scratch unless they continue "
+             f"the bundled model; held-out windows: "
              f"{first['windows']} of {first['horizon']} decisions from `{first['data']}`, {first['flow_steps']} Euler "
              f"steps, guidance {first['guidance']}. Ceilings on the same windows: tokenizer object F1 "
              f"{by_h(first, 'sprite_f1_tokenizer_by_horizon', 3)} (moving {by_h(first, 'sprite_f1_moving_tokenizer_by_horizon', 3)}), "
@@ -95,8 +118,9 @@ def table(rows: list[dict], machine: str) -> str:
              "| PSNR dB | control / counterfactual |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in rows:
         r = row["evaluation"]
-        lines.append(f"| `{row['arm']}`: {row['description']} | {row['parameters'] / 1e6:.1f}M | {row['steps']} | "
-                     f"{row['train_minutes']:.1f} ({row['train_cpu_minutes']:.1f}) | {by_h(r, 'sprite_f1_by_horizon', 3)} | "
+        spent = "-" if row["train_minutes"] is None else f"{row['train_minutes']:.1f} ({row['train_cpu_minutes']:.1f})"
+        lines.append(f"| `{row['arm']}`: {row['description']} | {row['parameters'] / 1e6:.1f}M | {row['steps'] or '-'} | "
+                     f"{spent} | {by_h(r, 'sprite_f1_by_horizon', 3)} | "
                      f"{by_h(r, 'sprite_f1_moving_by_horizon', 3)} | {by_h(r, 'psnr_by_horizon', 2)} | "
                      f"{r['control_accuracy']:.3f} / {r['counterfactual_control_accuracy']:.3f} |")
     return "\n".join(lines) + "\n"
@@ -104,7 +128,7 @@ def table(rows: list[dict], machine: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
+    parser.add_argument("--arms", nargs="+", choices=[REFERENCE, *ARMS], default=[REFERENCE, *ARMS])
     parser.add_argument("--minutes", type=float, default=14.0, help="wall-clock training budget of every arm")
     parser.add_argument("--runs", type=Path, default=Path("runs/arms"))
     parser.add_argument("--out", type=Path, required=True, help="the Markdown table; the JSON goes beside it")

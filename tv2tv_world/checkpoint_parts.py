@@ -1,4 +1,4 @@
-"""A checkpoint split into files of bounded size and joined again, exactly (a lent machine returns files <= 16 MiB).
+"""A checkpoint split into files of bounded size and joined again, exactly (for remote GPU machines that return files of at most 16 MiB).
 
     python -m tv2tv_world.checkpoint_parts split CKPT PREFIX [--max-mib 15]   # PREFIX_meta.pt, PREFIX_part0.pt, ...
     python -m tv2tv_world.checkpoint_parts join PREFIX OUT.ckpt

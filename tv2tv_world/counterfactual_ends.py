@@ -9,8 +9,8 @@ for a head that reads EOF too, the chunk imagined with the planner's flow steps 
 those states are what `tv2tv refit-termination --counterfactual` fits the head to. Measured on
 the random player's held-out Forage episodes: the head trained with the trunk ranks a deadly
 action above a safe one of the same state with AUC 0.67-0.68; refit on 1,500 such states 0.72,
-on 5,700 0.74 (session 10); refit to read BOF and EOF, on 3,200 states, 0.84 (session 11);
-the trunk trained on counterfactual branches 0.90 (session 13). A checkpoint with a latent end
+on 5,700 0.74 (2026-11-27); refit to read BOF and EOF, on 3,200 states, 0.84 (2026-11-27);
+the trunk trained on counterfactual branches 0.90 (2026-11-27). A checkpoint with a latent end
 head (`latent_end_head.py`, fitted on the same replays) answers from that head instead: 0.97.
 """
 

@@ -14,7 +14,7 @@ A two-decision head (`decisions=2`) also answers the question one decision furth
 pair of actions (i, j), the chance that j ends the game in the decision after i did not, still
 read from the chunk before i. A plan's second step is then judged from the real chunk the plan
 started from, not from an imagined one (where the one-decision head's within-state AUC drops
-from 0.99 to 0.87, session 16).
+from 0.99 to 0.87, 2026-11-27).
 """
 
 from __future__ import annotations

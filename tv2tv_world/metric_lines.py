@@ -1,6 +1,6 @@
 """Logged metrics as plain lines on stdout: what a run without a progress bar still tells its reader.
 
-A run on a lent machine whose log folder may never come back (or one piped into a file) keeps
+A run on a remote machine whose log folder may never come back (or one piped into a file) keeps
 its numbers only in stdout. In a config:
 
     trainer:

@@ -36,7 +36,7 @@ class SamplerConfig:
 
     flow_steps: int = 8  # Euler steps of the flow ODE per chunk
     # CFG scale w: v = v_uncond + w (v_cond - v_uncond); 1 = no guidance. Held-out Forage, 8 chunks: control
-    # accuracy 0.45 at w = 1, 0.78 at 2, 0.86 at 3 (docs/training_log.md, session 8)
+    # accuracy 0.45 at w = 1, 0.78 at 2, 0.86 at 3 (docs/training_log.md, 2026-11-26)
     guidance: float = 3.0
     context_steps: int = 16  # sliding window, in steps
     max_text_tokens: int = 64  # the model's own text is cut (BOF forced) after this many bytes; forced text may be up to the tokenizer's limit

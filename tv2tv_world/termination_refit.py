@@ -2,7 +2,7 @@
 
 Trained with the trunk, the termination head ranks episode ends worse than a logistic
 regression fitted afterwards on the same features: on held-out random-player Forage episodes
-(session 8) AUC 0.85 against 0.94 with real chunks, and 0.67 against 0.91 a few imagined
+(2026-11-26) AUC 0.85 against 0.94 with real chunks, and 0.67 against 0.91 a few imagined
 chunks into a rollout, which is what a planner needs. The head reads each step's BOF hidden
 state (context and the step's text, before its chunk); here those states are collected from
 recorded episodes, teacher-forced or imagined from a window's first chunk through its

@@ -72,7 +72,7 @@ class VideoVAEModule(L.LightningModule):
         video_every_n_steps: log an input-vs-reconstruction video every N training steps.
         init_from: a tokenizer (a `tv2tv fit` checkpoint of one, or a world model or bundled name,
             whose tokenizer it carries) whose weights and latent statistics start this run: a warm
-            start with a fresh optimizer and schedule, so separate short runs (a lent GPU's minutes)
+            start with a fresh optimizer and schedule, so separate short runs (a few GPU minutes each)
             add up (`--ckpt_path` resumes a run exactly instead). Its config must equal this run's.
         freeze_encoder: train the decoder alone (needs `init_from`): the encoder, its latents and their
             statistics stay exactly those of `init_from`, so world models trained on those latents

@@ -2,7 +2,7 @@
 
 A recorded episode shows what the player's actions did, never what the others would have done,
 and a planner must know that, above all which of its moves end the game: a world model that saw
-only the recorded moves learns where episodes end, not which move ends them (session 10: its
+only the recorded moves learns where episodes end, not which move ends them (2026-11-27: its
 termination head ranks a state's deadly actions above its safe ones with AUC 0.67). Games that
 save and restore their state answer it exactly: replay each recorded episode from its seed and,
 at every decision, play each other action in a copy of the game.
