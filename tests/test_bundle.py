@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from tv2tv_world.bundle import (BUNDLED_DIR, bundled_names, check_end_head, check_evaluation, quantize, write_bundle,
-                                write_end_head_bundle)
+from tv2tv_world.bundle import BUNDLED_DIR, bundled_names, quantize, write_bundle, write_end_head_bundle
+from tv2tv_world.bundle_check import check_end_head, check_evaluation
 from tv2tv_world.checkpoint import CheckpointError
 from tv2tv_world.end_head_fit import write_with_end_head
 from tv2tv_world.latent_end_head import LatentEndHead, LatentEndHeadConfig

@@ -21,7 +21,6 @@ import torch
 
 from tv2tv_world.atomic_file import atomic_path
 from tv2tv_world.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint
-from tv2tv_world.sampler import SamplerConfig
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"
 QUANTIZE_MIN_ELEMENTS = 4096  # smaller tensors (norms, biases, small convs) stay fp16
@@ -111,50 +110,3 @@ def write_end_head_bundle(checkpoint_path: str | Path, base: str, out: str | Pat
 def _half_head(head: dict) -> dict:
     """A latent end head's plain data (`LatentEndHead.to_dict`) with its float tensors in fp16."""
     return {**head, "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in head["state_dict"].items()}}
-
-
-# The quick check that ships with a bundle: a fresh `tv2tv evaluate` on these freshly collected
-# held-out episodes must reproduce the recorded numbers (tests/test_bundle.py).
-CHECK_DATA = {"policy": "scripted", "episodes": 4, "seed": 90_000, "env_kwargs": {"max_steps": 96}}
-CHECK_EVALUATION = {"horizon": 4, "max_windows": 16, "flow_steps": 4, "guidance": SamplerConfig.guidance,
-                    "probe_steps": 150, "seed": 0}
-CHECKED_METRICS = ("psnr_by_horizon", "ssim_by_horizon", "control_accuracy", "counterfactual_control_accuracy",
-                   "text_perplexity", "reward_accuracy")
-
-
-def check_evaluation(checkpoint: str | Path, folder: str | Path) -> dict:
-    """Collect the check episodes into `folder` and evaluate `checkpoint` on them; the report."""
-    from tv2tv_world.world_model_checkpoint import load_world_model
-    from tv2tv_world.world_model_evaluation import evaluate_world_model
-
-    loaded = load_world_model(checkpoint)
-    _collect_check(loaded, CHECK_DATA, folder)
-    report, _, _ = evaluate_world_model(loaded, folder, **CHECK_EVALUATION)
-    return {key: report[key] for key in CHECKED_METRICS}
-
-
-# An end-head bundle's check: how its head ranks every move (every pair of moves, for a two-decision head) in these
-# freshly collected random-player games; `head_ranking`'s report.
-END_HEAD_CHECK_DATA = {"policy": "random", "episodes": 10, "seed": 90_000, "env_kwargs": {"max_steps": 160}}
-
-
-def check_end_head(checkpoint: str | Path, folder: str | Path) -> dict:
-    """Collect the end-head check episodes into `folder` and rank their moves with `checkpoint`'s end head."""
-    from tv2tv_world.end_head_fit import end_examples, head_ranking
-    from tv2tv_world.world_model_checkpoint import load_world_model
-
-    loaded = load_world_model(checkpoint)
-    if loaded.end_head is None:
-        raise CheckpointError(f"{checkpoint}: carries no latent end head (tv2tv fit-end-head)")
-    _collect_check(loaded, END_HEAD_CHECK_DATA, folder)
-    examples = end_examples(loaded, [folder], limit=10**6, pairs=loaded.end_head.cfg.decisions == 2)
-    return head_ranking(loaded.end_head, examples)
-
-
-def _collect_check(loaded, data: dict, folder: str | Path) -> None:
-    """Record `data`'s check episodes of the model's game (its action repeat and arguments) into `folder`."""
-    from tv2tv_world.dataset.collect import collect
-
-    collect(loaded.game["env_id"], data["policy"], data["episodes"], folder, seed=data["seed"],
-            action_repeat=int(loaded.game["action_repeat"]), env_kwargs={**loaded.game["env_kwargs"], **data["env_kwargs"]},
-            progress=False)

@@ -130,8 +130,9 @@ def _bundle(args: argparse.Namespace) -> None:
     import tempfile
 
     from tv2tv_world.atomic_file import write_json
-    from tv2tv_world.bundle import (BUNDLED_DIR, CHECK_DATA, CHECK_EVALUATION, END_HEAD_CHECK_DATA, check_end_head,
-                                    check_evaluation, write_bundle, write_end_head_bundle)
+    from tv2tv_world.bundle import BUNDLED_DIR, write_bundle, write_end_head_bundle
+    from tv2tv_world.bundle_check import (CHECK_DATA, CHECK_EVALUATION, END_HEAD_CHECK_DATA, check_end_head,
+                                          check_evaluation)
 
     out = BUNDLED_DIR / f"{args.name}.pt"
     if args.end_head_on:
