@@ -15,11 +15,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tv2tv", description="tv2tv-world: a game world model that thinks in words and acts in pixels."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    data.add_commands(commands)  # in the order a user meets them: games and data, training, models, agents, play
     commands.add_parser(
         "fit", help="train a model from a YAML config (LightningCLI: tv2tv fit --config FILE, --help for all options)",
         add_help=False,
     )
-    for family in (data, models, agents, playback):
+    for family in (models, agents, playback):
         family.add_commands(commands)
     return parser
 
