@@ -21,7 +21,7 @@ the hazards (fruits stay until eaten, walls never move); in Pong the ball and th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from einops import rearrange
@@ -141,7 +141,7 @@ class ObjectCounts:
     found: float = 0.0  # real objects + other objects
     moving_matched: float = 0.0
     moving_found: float = 0.0
-    frames: int = field(default=0)
+    frames: int = 0
 
     def add(self, palette: GamePalette, real: np.ndarray, other: np.ndarray) -> None:
         """Compare frames (n, h, w, 3) uint8 of the real game and of a model, frame by frame."""
