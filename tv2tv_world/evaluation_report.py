@@ -26,12 +26,12 @@ def write_report(report: dict, probe: ActionProbe, out: str | Path, picture: np.
     """Write every file of the report atomically (`picture`, (H, W, 3) uint8 real vs imagined frames, as a PNG
     scaled 3x, when given); returns the paths written."""
     paths = report_paths(out)
+    write_json(paths["json"], report)  # makes the folder
     if picture is None:
         del paths["frames"]
     else:
         with atomic_path(paths["frames"]) as temp:
             Image.fromarray(np.repeat(np.repeat(picture, 3, axis=0), 3, axis=1)).save(temp, format="PNG")
-    write_json(paths["json"], report)
     write_text(paths["markdown"], markdown_summary(report))
     with atomic_path(paths["plot"]) as temp:
         curves = {"imagined vs real": report["psnr_curve"], "tokenizer ceiling": [report["tokenizer_psnr"]] * report["horizon"]}
