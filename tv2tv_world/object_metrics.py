@@ -73,9 +73,7 @@ class GamePalette:
         """Frames (..., h, w, 3) uint8 -> palette index per pixel (..., h, w); NO_COLOUR beyond `tolerance`."""
         pixels = frames.astype(np.float32)[..., None, :]  # (..., h, w, 1, 3)
         distance = np.sqrt(((pixels - self.colours.astype(np.float32)) ** 2).sum(-1))  # (..., h, w, k)
-        nearest = distance.argmin(-1)
-        return np.where(np.take_along_axis(distance, nearest[..., None], -1)[..., 0] <= self.tolerance,
-                        nearest, NO_COLOUR)
+        return np.where(distance.min(-1) <= self.tolerance, distance.argmin(-1), NO_COLOUR)
 
     def objects(self, frames: np.ndarray) -> list[list[tuple[int, float, float]]]:
         """Frames (n, h, w, 3) uint8 -> per frame its objects as (colour, centre y, centre x)."""

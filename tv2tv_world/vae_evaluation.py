@@ -49,7 +49,7 @@ def evaluate_vae(vae: VideoVAE, data_dir: str | Path, max_episodes: int | None =
         target = (frames + 1) / 2
         per_frame = (pred - target).pow(2).mean(dim=(1, 2, 3))
         regions.add(target, pred)
-        objects.add(palette, episode.frames, frames_to_uint8(recon.clamp(-1, 1).cpu()))
+        objects.add(palette, episode.frames, frames_to_uint8(recon))
         frames_seen += len(per_frame)
         frame_psnrs.append(-10 * torch.log10(per_frame.clamp_min(1e-10)))
         ssims.append(float(structural_similarity_index_measure(pred, target, data_range=1.0)) * len(pred))
