@@ -40,6 +40,9 @@ ARMS = {
     "continued_change_weight": (["--config", "configs/world_model/continue.yaml",
                                  "--model.init_args.flow.change_weight=4.0"],
                                 "the bundled `forage` continued with the change-weighted flow loss"),
+    "continued_refiner": (["--config", "configs/world_model/continue.yaml", "--model.init_args.mot.refiner_channels=64"],
+                          "the bundled `forage` continued with a convolutional velocity refiner (64 channels, "
+                          "zero start) that sees the chunk before"),
 }
 REFERENCE = "bundled"  # the bundled `forage` model itself, evaluated the same way: no training
 EVALUATION = ["--data", "data/forage_heldout", "--probe-data", "data/forage_random_heldout", "--horizon", "16",

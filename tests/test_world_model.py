@@ -100,21 +100,17 @@ def test_a_termination_head_that_reads_eof_too_sees_its_own_steps_chunk(reads, s
 
 
 def test_change_weight_weighs_the_tokens_that_change_from_the_chunk_before():
-    from tv2tv_world.interleave import NOISY, build_layout
-
     model = WorldModel(MOT, FlowConfig(change_weight=2.0))
-    tok = model.tokenizer
     latents = torch.zeros(1, 3, 4, 4, 4)
     latents[:, 2, :, :2, :2] = 1.0  # chunk 2's token 0 (a 2x2 patch) changes by 1 everywhere; nothing else changes
     clean = model.transformer.patchify(latents)  # (1, 3, 4 tokens, 16)
-    layout = build_layout(model.encode_steps([["wait", "wait"]]), 4, tok.bos, tok.bof, tok.eof, tok.pad)
 
     def loss_with_error_at(chunk: int, patch: int, weight: float) -> float:
         model.flow.change_weight = weight
-        target = torch.zeros(1, layout.kind.shape[1], 16)
+        target = torch.zeros(1, 2, 4, 16)  # chunks 1 and 2
         velocity = target.clone()
-        velocity[(layout.kind == NOISY) & (layout.chunk == chunk) & (layout.patch == patch)] = 1.0
-        return float(model._flow_loss(layout, clean, torch.full((1, 3), 0.5), velocity, target))
+        velocity[:, chunk - 1, patch] = 1.0
+        return float(model._flow_loss(clean, velocity, target))
 
     # 8 noisy tokens; the mean change over them is 1/8, so the changed token weighs 1 + 2 * 8 = 17, the others 1
     assert loss_with_error_at(2, 0, 2.0) == pytest.approx(17 / 24)
@@ -122,3 +118,15 @@ def test_change_weight_weighs_the_tokens_that_change_from_the_chunk_before():
     assert loss_with_error_at(2, 0, 0.0) == pytest.approx(1 / 8)  # unweighted: the plain mean
     with pytest.raises(ValueError, match="change_weight must be >= 0"):
         FlowConfig(change_weight=-1.0)
+
+
+def test_a_refiner_starts_as_the_identity_and_learns_from_the_chunk_before():
+    torch.manual_seed(0)
+    model = WorldModel(MoTConfig(**{**vars(MOT), "refiner_channels": 8}), FlowConfig())
+    velocity, noisy, previous = torch.randn(3, 2, 4, 16).unbind(0)  # 2 chunks of 4 tokens (2x2 patches of 4 channels)
+    torch.testing.assert_close(model.refine(velocity, noisy, previous, torch.rand(2)), velocity)
+    loss = model.refine(velocity, noisy, previous, torch.rand(2)).square().sum()
+    loss.backward()
+    assert model.refiner.out[-1].weight.grad.abs().sum() > 0  # its zero start still learns
+    with pytest.raises(ValueError, match="refiner_channels must be 0 or a positive multiple of 8"):
+        MoTConfig(refiner_channels=12)

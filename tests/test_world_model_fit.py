@@ -96,6 +96,11 @@ def test_warm_start_copies_a_world_models_weights_and_refuses_what_cannot_fit(ti
     with pytest.raises(ValueError, match=r"does not fit this run's model \(mot sizes"):
         WorldModelModule(vae_checkpoint=str(tiny_world_model), mot={**mot, "dim": 2 * mot["dim"]},
                          init_from=str(tiny_world_model))
+    # a refiner the new run adds is left at its zero start; everything else is copied
+    refined = WorldModelModule(vae_checkpoint=str(tiny_world_model), mot={**mot, "refiner_channels": 8},
+                               init_from=str(tiny_world_model)).model.state_dict()
+    assert all(torch.equal(refined[k], theirs[k]) for k in theirs)
+    assert not refined["refiner.out.2.weight"].any()
     other_tokenizer = trained_vae / "version_0" / "checkpoints" / "last.ckpt"  # 4 steps: other weights
     with pytest.raises(ValueError, match="was trained on tokenizer"):
         WorldModelModule(vae_checkpoint=str(other_tokenizer), mot=mot, init_from=str(tiny_world_model))

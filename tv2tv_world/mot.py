@@ -31,8 +31,12 @@ class MoTConfig:
     latent_size: int = 8
     patch_size: int = 2  # latent patches per video token: (8 / 2)^2 = 16 tokens per chunk
     rope_base: float = 10_000.0
+    # channels of the convolutional velocity refiner (`chunk_refiner`) on each chunk's latent grid; 0: none
+    refiner_channels: int = 0
 
     def __post_init__(self):
+        if self.refiner_channels < 0 or self.refiner_channels % 8:
+            raise ValueError(f"refiner_channels must be 0 or a positive multiple of 8, got {self.refiner_channels}")
         if self.dim % self.heads or (self.dim // self.heads) % 2:
             raise ValueError(f"dim {self.dim} must split into {self.heads} heads of even size")
         if self.latent_size % self.patch_size:
@@ -178,7 +182,7 @@ class MoTTransformer(nn.Module):
             video_tokens,
             is_video,
             lambda _: self.token_embedding(token[~is_video]),
-            lambda v: self.video_in(v) + self.patch_embedding(patch[is_video]) + self.time_embedding(_timestep_features(t[is_video])),
+            lambda v: self.video_in(v) + self.patch_embedding(patch[is_video]) + self.time_embedding(timestep_features(t[is_video])),
             out_dim=self.cfg.dim,
         )
         rope = rotary(position, self.cfg.dim // self.cfg.heads, self.cfg.rope_base)
@@ -193,7 +197,7 @@ class MoTTransformer(nn.Module):
         return logits, velocity, hidden, present
 
 
-def _timestep_features(t: torch.Tensor, dim: int = 64) -> torch.Tensor:
+def timestep_features(t: torch.Tensor, dim: int = 64) -> torch.Tensor:
     """Sinusoidal features of flow times t (n,) in [0, 1] -> (n, dim)."""
     freqs = torch.exp(-math.log(10_000.0) * torch.arange(dim // 2, device=t.device) / (dim // 2))
     angles = 1000.0 * t[:, None].float() * freqs

@@ -42,7 +42,8 @@ class RolloutContext:
     validity, position and order; `step` (C,) the step each slot belongs to (-1 for BOS). `kv`
     per transformer block (keys, values) each (b, heads, C, head_dim), or None when uncached.
     `next_position` (b,) is where the next token goes; `logits` (b, vocab) predict the next
-    text token after the last valid slot; `steps` counts the chunks committed so far.
+    text token after the last valid slot; `steps` counts the chunks committed so far; `last_chunk`
+    (b, N, c p p) is each stream's latest clean chunk (what a velocity refiner reads).
     """
 
     inputs: NewTokens
@@ -51,6 +52,7 @@ class RolloutContext:
     next_position: torch.Tensor
     logits: torch.Tensor
     steps: int = 0
+    last_chunk: torch.Tensor | None = None
 
     @property
     def batch_size(self) -> int:
@@ -135,6 +137,8 @@ class RolloutContext:
         self.next_position[index] = fresh.next_position
         self.logits = self.logits.clone()
         self.logits[index] = fresh.logits
+        self.last_chunk = self.last_chunk.clone()
+        self.last_chunk[index] = fresh.last_chunk
         self._select(self.inputs.valid.any(dim=0))
 
     def _select(self, keep: torch.Tensor) -> None:
@@ -154,4 +158,5 @@ class RolloutContext:
             next_position=pick(self.next_position),
             logits=pick(self.logits),
             steps=self.steps,
+            last_chunk=None if self.last_chunk is None else pick(self.last_chunk),
         )

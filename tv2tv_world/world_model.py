@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from tv2tv_world.chunk_refiner import ChunkRefiner
 from tv2tv_world.interleave import NOISY, TEXT, attention_mask, build_layout, text_targets
 from tv2tv_world.mot import MoTConfig, MoTTransformer
 from tv2tv_world.text_tokenizer import ByteTokenizer
@@ -95,6 +96,7 @@ class WorldModel(nn.Module):
             raise ValueError(f"MoT vocab_size {mot.vocab_size} != tokenizer vocab_size {self.tokenizer.vocab_size}")
         self.flow = flow or FlowConfig()
         self.transformer = MoTTransformer(mot)
+        self.refiner = ChunkRefiner(mot.latent_channels, mot.refiner_channels) if mot.refiner_channels else None
         self.reward_head = nn.Linear(mot.dim, 1)
         self.termination_head = nn.Linear(mot.dim * len(self.flow.termination_reads), 1)
         nn.init.constant_(self.termination_head.bias, -4.0)  # episodes rarely end: start near p = 0.02
@@ -105,6 +107,15 @@ class WorldModel(nn.Module):
         reward = self.reward_head(states[self.flow.reward_token]).squeeze(-1)
         termination_in = torch.cat([states[token] for token in self.flow.termination_reads], dim=-1)
         return reward, self.termination_head(termination_in).squeeze(-1)
+
+    def refine(self, velocity: torch.Tensor, noisy: torch.Tensor, previous: torch.Tensor,
+               t: torch.Tensor) -> torch.Tensor:
+        """The velocity of m noisy chunks: the transformer's (m, N, c p p) refined (`chunk_refiner`) from the
+        noisy chunks and the clean chunks before them (m, N, c p p) at flow times t (m,); as it is without one."""
+        if self.refiner is None:
+            return velocity
+        grid, tokens = self.transformer.unpatchify, self.transformer.patchify
+        return tokens(self.refiner(grid(velocity), grid(noisy), grid(previous), t))
 
     def encode_steps(self, texts: list[list[str]]) -> list[list[list[int]]]:
         """(b, n) step texts -> token ids."""
@@ -140,8 +151,11 @@ class WorldModel(nn.Module):
 
         targets = text_targets(layout, tok.bof)
         text_loss = F.cross_entropy(rearrange(logits, "b l v -> (b l) v"), targets.flatten(), ignore_index=-100)
-        target_velocity, _ = self._gather(layout, clean - noise, clean - noise, t)
-        flow_loss = self._flow_loss(layout, clean, t, velocity, target_velocity)
+        # the noisy copies of chunks 1..n, chunk by chunk (every stream has them in that order)
+        chunk_velocity = rearrange(velocity[layout.kind == NOISY], "(b k n) d -> (b k) n d", b=b, n=clean.shape[2])
+        per_chunk = lambda x: rearrange(x, "b k n d -> (b k) n d")  # noqa: E731
+        chunk_velocity = self.refine(chunk_velocity, per_chunk(noisy[:, 1:]), per_chunk(clean[:, :-1]), t[:, 1:].flatten())
+        flow_loss = self._flow_loss(clean, rearrange(chunk_velocity, "(b k) n d -> b k n d", b=b), (clean - noise)[:, 1:])
 
         # (b, n, d) each: step 0 (the anchor) has no reward
         bof, eof = (rearrange(hidden[(layout.kind == TEXT) & (layout.token == token)], "(b k) d -> b k d", b=b)[:, 1:]
@@ -155,18 +169,14 @@ class WorldModel(nn.Module):
         total = text_loss + self.flow.flow_weight * flow_loss + self.flow.reward_weight * (reward_loss + term_loss)
         return {"loss": total, "text": text_loss, "flow": flow_loss, "reward": reward_loss, "termination": term_loss}
 
-    def _flow_loss(self, layout, clean: torch.Tensor, t: torch.Tensor, velocity: torch.Tensor,
-                   target: torch.Tensor) -> torch.Tensor:
-        """Velocity MSE over the noisy tokens; clean (b, chunks, N, d) latents; velocity, target (b, L, d)."""
-        is_noisy = layout.kind == NOISY
+    def _flow_loss(self, clean: torch.Tensor, velocity: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Velocity MSE of chunks 1..n: clean (b, 1 + n, N, d) latents; velocity, target (b, n, N, d)."""
         if not self.flow.change_weight:
-            return F.mse_loss(velocity[is_noisy], target[is_noisy])
+            return F.mse_loss(velocity, target)
         change = (clean[:, 1:] - clean[:, :-1]).pow(2).mean(-1, keepdim=True)  # (b, n, N, 1)
-        change = torch.cat([torch.zeros_like(change[:, :1]), change], dim=1)  # the anchor carries no loss
-        weight = 1 + self.flow.change_weight * change / change[:, 1:].mean().clamp_min(1e-8)
-        weight, _ = self._gather(layout, weight, weight, t)  # (b, L, 1)
+        weight = 1 + self.flow.change_weight * change / change.mean().clamp_min(1e-8)
         error = (velocity - target).pow(2).mean(-1, keepdim=True)
-        return (error * weight)[is_noisy].sum() / weight[is_noisy].sum()
+        return (error * weight).sum() / weight.sum()
 
     @staticmethod
     def _gather(layout, clean: torch.Tensor, noisy: torch.Tensor, t: torch.Tensor):

@@ -81,8 +81,14 @@ class WorldModelModule(L.LightningModule):
         if theirs != ours:
             raise ValueError(f"init_from {init_from!r} was trained on tokenizer {theirs}, but vae_checkpoint is tokenizer "
                              f"{ours}: its latents mean something else")
+        weights = loaded.model.state_dict()
+        # a refiner this run adds starts at zero (`chunk_refiner`), so the warm start may leave it out
+        added = {k for k in self.model.state_dict() if k.startswith("refiner.") and k not in weights}
         try:
-            self.model.load_state_dict(loaded.model.state_dict())
+            missing, unexpected = self.model.load_state_dict(weights, strict=False)  # shapes are checked even so
+            if set(missing) - added or unexpected:
+                raise RuntimeError(f"state_dict mismatch:\n missing {sorted(set(missing) - added)[:4]}, "
+                                   f"unexpected {sorted(unexpected)[:4]}")
         except RuntimeError as err:
             raise ValueError(f"init_from {init_from!r} does not fit this run's model (mot sizes, "
                              f"flow.termination_token): {str(err).splitlines()[1].strip()}") from None
