@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from tv2tv_world.atomic_file import atomic_path
-from tv2tv_world.checkpoint import CheckpointError, load_checkpoint
+from tv2tv_world.storage.atomic_file import atomic_path
+from tv2tv_world.storage.checkpoint import CheckpointError, load_checkpoint
 
 KIND = "imagined_ac"
 

@@ -20,14 +20,14 @@ import torch
 from torch.distributions import Categorical
 from torch.utils.tensorboard import SummaryWriter
 
-from tv2tv_world.agent_evaluation import play_episodes
 from tv2tv_world.agents.actor_critic import ActorCritic
 from tv2tv_world.agents.imagined_ac_config import ImaginedACConfig
 from tv2tv_world.agents.imagined_returns import penalised_reward
 from tv2tv_world.agents.real_game_agent import latest_frames
 from tv2tv_world.envs.imagination import anchor_chunk, make_real_env
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
-from tv2tv_world.world_model_checkpoint import LoadedWorldModel
+from tv2tv_world.evaluation.agent_scores import play_episodes
+from tv2tv_world.world_model.loading import LoadedWorldModel
 
 
 REAL_CHECK_SEED = 20_000  # real games that only watch training (never learnt from) use seeds from here

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tv2tv_world.sampler import SamplerConfig
+from tv2tv_world.world_model.sampler import SamplerConfig
 
 
 @dataclass

@@ -17,12 +17,12 @@ from tv2tv_world.agents.plan_audit import PlanAudit
 from tv2tv_world.agents.real_game_agent import AGENT_NAMES, Agent, PolicyAgent
 from tv2tv_world.agents.registry import make_policy
 from tv2tv_world.agents.text_prior import TextPriorAgent
-from tv2tv_world.checkpoint import CheckpointError
-from tv2tv_world.dataset.latents import vae_fingerprint
 from tv2tv_world.envs.imagination import make_real_env
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
-from tv2tv_world.sampler import SamplerConfig
-from tv2tv_world.world_model_checkpoint import LoadedWorldModel
+from tv2tv_world.storage.checkpoint import CheckpointError
+from tv2tv_world.tokenizer.latents import vae_fingerprint
+from tv2tv_world.world_model.loading import LoadedWorldModel
+from tv2tv_world.world_model.sampler import SamplerConfig
 
 @dataclass
 class AgentSettings:

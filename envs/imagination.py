@@ -16,10 +16,10 @@ from gymnasium import spaces
 
 from tv2tv_world.envs.decision_repeat import DecisionRepeat
 from tv2tv_world.envs.make import make_game
-from tv2tv_world.latent_end_head import with_end_head
-from tv2tv_world.sampler import Sampler, SamplerConfig, StepResult
-from tv2tv_world.vae_module import to_uint8, to_unit
-from tv2tv_world.world_model_checkpoint import LoadedWorldModel, load_world_model
+from tv2tv_world.tokenizer.module import to_uint8, to_unit
+from tv2tv_world.world_model.latent_end_head import with_end_head
+from tv2tv_world.world_model.loading import LoadedWorldModel, load_world_model
+from tv2tv_world.world_model.sampler import Sampler, SamplerConfig, StepResult
 
 ACTION_MODES = ("discrete", "text")
 OBSERVATIONS = ("rgb", "latent")

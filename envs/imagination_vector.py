@@ -21,8 +21,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from tv2tv_world.envs.imagination import ImaginationEnv, make_real_env
-from tv2tv_world.vae_module import to_uint8
-from tv2tv_world.world_model_checkpoint import LoadedWorldModel, load_world_model
+from tv2tv_world.tokenizer.module import to_uint8
+from tv2tv_world.world_model.loading import LoadedWorldModel, load_world_model
 
 
 class ImaginationVectorEnv(VectorEnv):

@@ -72,7 +72,7 @@ if [[ $stage != data ]]; then
     --trainer.enable_progress_bar false --trainer.logger.init_args.save_dir "$runs" "${extra[@]}"
   ckpt=$(ls -d "$runs"/world_model_forage_on_policy/version_* | sort -V | tail -1)/checkpoints/last.ckpt
   if [[ -n "${OUT:-}" ]]; then  # the GPU machine returns files <= 16 MiB from $OUT: the checkpoint in exact parts
-    python3 -m tv2tv_world.checkpoint_parts split "$ckpt" "$OUT/on_policy"
+    python3 -m tv2tv_world.storage.checkpoint_parts split "$ckpt" "$OUT/on_policy"
   fi
   if (( ${ENDS_LIMIT:-0} > 0 )); then
     stamp "which move ends the game, held out: forage_branches, then the new model"
@@ -82,5 +82,5 @@ if [[ $stage != data ]]; then
     tv2tv evaluate-ends --checkpoint "$ckpt" --data data/forage_random_heldout --limit "$ENDS_LIMIT" \
       --device "$device" --out "$runs/ends_after.json"
   fi
-  stamp "done: $ckpt (join parts here: python -m tv2tv_world.checkpoint_parts join PREFIX OUT.ckpt)"
+  stamp "done: $ckpt (join parts here: python -m tv2tv_world.storage.checkpoint_parts join PREFIX OUT.ckpt)"
 fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The large tokenizer on one GPU, in one call: collect the Forage data there (folders already present are kept), train the
 # large tokenizer (configs/vae/large.yaml, bf16) for MINUTES, score it on held-out episodes, and put the report and
-# the weights (split into parts under 16 MiB: `python -m tv2tv_world.checkpoint_parts join PREFIX OUT.ckpt` rebuilds
+# the weights (split into parts under 16 MiB: `python -m tv2tv_world.storage.checkpoint_parts join PREFIX OUT.ckpt` rebuilds
 # them) in $OUT. With FROM, the run starts from an earlier tokenizer's weights (`init_from`: a fresh schedule), so the
 # minutes of several GPU machines add up.
 #
@@ -46,7 +46,7 @@ stamp "evaluate $ckpt on data/forage_heldout"
 tv2tv evaluate-vae --checkpoint "$ckpt" --data data/forage_heldout --device "$device" | tee "$runs/tokenizer_eval.json"
 if [[ -n "${OUT:-}" ]]; then
   cp "$runs/tokenizer_eval.json" "$OUT/"
-  python3 -m tv2tv_world.checkpoint_parts split "$ckpt" "$OUT/tokenizer"
+  python3 -m tv2tv_world.storage.checkpoint_parts split "$ckpt" "$OUT/tokenizer"
   tar czf "$OUT/tokenizer_run.tgz" -C "$(dirname "$(dirname "$ckpt")")" --exclude checkpoints .
 fi
 stamp "done: $ckpt"

@@ -52,7 +52,7 @@ EVALUATION = ["--data", "data/forage_heldout", "--probe-data", "data/forage_rand
 def tv2tv(*args: str) -> float:
     """Run `tv2tv ARGS` with this Python; the CPU seconds it used (user + system, all its threads)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-m", "tv2tv_world.cli", *args], check=True)
+    subprocess.run([sys.executable, "-m", "tv2tv_world.cli.main", *args], check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
@@ -91,7 +91,7 @@ def run_arm(name: str, minutes: float, runs: Path) -> dict:
 
 def reference_row(folder: Path) -> dict:
     """The bundled model's row: its own parameters, evaluated like the arms."""
-    from tv2tv_world.world_model_checkpoint import load_world_model
+    from tv2tv_world.world_model.loading import load_world_model
 
     folder.mkdir(parents=True, exist_ok=True)
     report_path = folder / "evaluation.json"
@@ -136,8 +136,8 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/arms"))
     parser.add_argument("--out", type=Path, required=True, help="the Markdown table; the JSON goes beside it")
     args = parser.parse_args()
-    from tv2tv_world.atomic_file import write_json, write_text
-    from tv2tv_world.bench import device_name
+    from tv2tv_world.evaluation.bench import device_name
+    from tv2tv_world.storage.atomic_file import write_json, write_text
 
     rows = [run_arm(name, args.minutes, args.runs) for name in args.arms]
     write_json(args.out.with_suffix(".json"), rows)

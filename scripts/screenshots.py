@@ -16,10 +16,10 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 import pygame  # noqa: E402
 
 from tv2tv_world.envs.imagination import ImaginationEnv, make_real_env  # noqa: E402
-from tv2tv_world.play_session import PlaySession  # noqa: E402
-from tv2tv_world.play_window import PlayWindow  # noqa: E402
-from tv2tv_world.player import Player  # noqa: E402
-from tv2tv_world.world_model_checkpoint import load_world_model  # noqa: E402
+from tv2tv_world.play.player import Player  # noqa: E402
+from tv2tv_world.play.session import PlaySession  # noqa: E402
+from tv2tv_world.play.window import PlayWindow  # noqa: E402
+from tv2tv_world.world_model.loading import load_world_model  # noqa: E402
 
 
 def advance(player: Player) -> None:

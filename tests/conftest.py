@@ -45,7 +45,7 @@ def fit_args(data: Path, runs: Path, *extra: str, config: Path = TINY_VAE_CONFIG
 @pytest.fixture(scope="session")
 def trained_vae(tiny_dataset, tmp_path_factory):
     """Four steps of a tiny VAE (version_0), then a resume to eight (version_1); the run folder."""
-    from tv2tv_world.fit_cli import run_fit
+    from tv2tv_world.cli.fit import run_fit
 
     runs = tmp_path_factory.mktemp("runs")
     run_fit(fit_args(tiny_dataset, runs))
@@ -61,8 +61,8 @@ TINY_WM_CONFIG = Path(__file__).parent / "configs" / "world_model_tiny.yaml"
 @pytest.fixture(scope="session")
 def encoded(trained_vae, tiny_dataset, tmp_path_factory):
     """The tiny dataset encoded by the tiny tokenizer: (vae checkpoint, latents file)."""
-    from tv2tv_world.dataset.latents import encode_dataset
-    from tv2tv_world.video_vae import VideoVAE
+    from tv2tv_world.tokenizer.latents import encode_dataset
+    from tv2tv_world.tokenizer.video_vae import VideoVAE
 
     vae = trained_vae / "version_1" / "checkpoints" / "last.ckpt"
     latents = encode_dataset(VideoVAE.from_checkpoint(vae), tiny_dataset, tmp_path_factory.mktemp("latents") / "l.npz",
@@ -73,7 +73,7 @@ def encoded(trained_vae, tiny_dataset, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_world_model(encoded, tiny_dataset, tmp_path_factory):
     """Three steps of `tv2tv fit` of a tiny world model; its last checkpoint."""
-    from tv2tv_world.fit_cli import run_fit
+    from tv2tv_world.cli.fit import run_fit
 
     vae, latents = encoded
     runs = tmp_path_factory.mktemp("wm_runs")

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from tv2tv_world.agent_comparison import ReportError, episode_returns, load_agent_report, paired_comparison
-from tv2tv_world.cli import main
+from tv2tv_world.cli.main import main
+from tv2tv_world.evaluation.agent_comparison import ReportError, episode_returns, load_agent_report, paired_comparison
 
 
 def _report(first_seed: int, returns: list[float], decisions: list[int], agent: str = "mpc") -> dict:

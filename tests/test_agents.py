@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from tv2tv_world.agent_evaluation import play_episodes
 from tv2tv_world.agents.actor_critic import load_actor_critic, save_actor_critic
 from tv2tv_world.agents.cem_planner import CEMPlanner, PlannerConfig
 from tv2tv_world.agents.imagined_ac import ImaginedACConfig, gae, train_imagined_ac
 from tv2tv_world.agents.imagined_returns import ImaginedReturns
 from tv2tv_world.agents.make_agent import AgentSettings, make_agent
-from tv2tv_world.checkpoint import CheckpointError
-from tv2tv_world.cli import main
+from tv2tv_world.cli.main import main
 from tv2tv_world.envs.action_text import action_of_text
 from tv2tv_world.envs.imagination import make_real_env
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
-from tv2tv_world.world_model_checkpoint import load_world_model
+from tv2tv_world.evaluation.agent_scores import play_episodes
+from tv2tv_world.storage.checkpoint import CheckpointError
+from tv2tv_world.world_model.loading import load_world_model
 
 SMALL_PLANNER = PlannerConfig(horizon=3, candidates=6, iterations=2, elites=2)
 
@@ -203,7 +203,7 @@ def test_actor_critic_learns_in_imagination_saves_loads_and_plays(loaded, tmp_pa
     assert any(not torch.equal(a, b) for a, b in zip(net.state_dict().values(), untrained.state_dict().values()))
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
 
-    from tv2tv_world.dataset.latents import vae_fingerprint
+    from tv2tv_world.tokenizer.latents import vae_fingerprint
 
     path = save_actor_critic(net, tmp_path / "ac.pt", {"vae_fingerprint": vae_fingerprint(loaded.vae)})
     again, meta = load_actor_critic(path)
@@ -331,8 +331,9 @@ def test_train_ac_command_writes_a_policy(tiny_world_model, encoded, tiny_datase
 def test_encode_takes_a_world_models_tokenizer_so_train_ac_accepts_its_latents(tiny_world_model, tiny_dataset, tmp_path):
     import shutil
 
-    from tv2tv_world.dataset.latents import LATENTS_FILE, load_latents, vae_fingerprint
-    from tv2tv_world.world_model_checkpoint import load_world_model
+    from tv2tv_world.dataset.latent_file import LATENTS_FILE, load_latents
+    from tv2tv_world.tokenizer.latents import vae_fingerprint
+    from tv2tv_world.world_model.loading import load_world_model
 
     data = tmp_path / "data"
     shutil.copytree(tiny_dataset, data)

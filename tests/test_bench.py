@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from tv2tv_world.bench import run_bench
-from tv2tv_world.cli import main
-from tv2tv_world.precision import auto_precision
+from tv2tv_world.cli.main import main
+from tv2tv_world.evaluation.bench import run_bench
+from tv2tv_world.training.precision import auto_precision
 
 
 def test_quick_bench_writes_json_and_a_table(tiny_world_model, tmp_path, capsys):

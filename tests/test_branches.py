@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from tv2tv_world.cli import main
+from tv2tv_world.cli.main import main
 from tv2tv_world.dataset.branches import branch_dataset
 from tv2tv_world.dataset.format import DatasetError, Manifest, read_episode
-from tv2tv_world.dataset.latents import encode_dataset, encode_frames, load_latents
+from tv2tv_world.dataset.latent_file import load_latents
 from tv2tv_world.envs.decision_repeat import DecisionRepeat
 from tv2tv_world.envs.make import make_game
-from tv2tv_world.video_vae import VideoVAE, VideoVAEConfig
+from tv2tv_world.tokenizer.latents import encode_dataset, encode_frames
+from tv2tv_world.tokenizer.video_vae import VideoVAE, VideoVAEConfig
 
 from conftest import TINY_FORAGE
 

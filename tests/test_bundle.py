@@ -7,12 +7,12 @@ import json
 import pytest
 import torch
 
-from tv2tv_world.bundle import BUNDLED_DIR, bundled_names, quantize, write_bundle, write_end_head_bundle
-from tv2tv_world.bundle_check import check_end_head, check_evaluation
-from tv2tv_world.checkpoint import CheckpointError
-from tv2tv_world.end_head_fit import write_with_end_head
-from tv2tv_world.latent_end_head import LatentEndHead, LatentEndHeadConfig
-from tv2tv_world.world_model_checkpoint import load_world_model
+from tv2tv_world.cli.bundle_check import check_end_head, check_evaluation
+from tv2tv_world.end_head.fit import write_with_end_head
+from tv2tv_world.storage.bundle import BUNDLED_DIR, bundled_names, quantize, write_bundle, write_end_head_bundle
+from tv2tv_world.storage.checkpoint import CheckpointError
+from tv2tv_world.world_model.latent_end_head import LatentEndHead, LatentEndHeadConfig
+from tv2tv_world.world_model.loading import load_world_model
 
 
 def test_quantize_keeps_every_row_within_half_a_step():
@@ -29,7 +29,7 @@ def test_a_bundle_is_the_same_model_in_a_smaller_file(tiny_world_model, tmp_path
     original, bundled = load_world_model(tiny_world_model), load_world_model(path)
     assert path.stat().st_size < tiny_world_model.stat().st_size
     assert bundled.game == original.game and bundled.train_window == original.train_window
-    from tv2tv_world.dataset.latents import vae_fingerprint
+    from tv2tv_world.tokenizer.latents import vae_fingerprint
 
     assert vae_fingerprint(bundled.vae) == vae_fingerprint(original.vae)  # latents encoded before stay valid
     for (name, a), b in zip(original.model.state_dict().items(), bundled.model.state_dict().values()):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tv2tv_world.checkpoint import CheckpointError
-from tv2tv_world.checkpoint_parts import join_checkpoint, main, split_checkpoint
-from tv2tv_world.world_model_checkpoint import load_world_model
+from tv2tv_world.storage.checkpoint import CheckpointError
+from tv2tv_world.storage.checkpoint_parts import join_checkpoint, main, split_checkpoint
+from tv2tv_world.world_model.loading import load_world_model
 
 
 def test_split_parts_stay_under_the_bound_and_join_to_the_same_weights(tiny_world_model, tmp_path):

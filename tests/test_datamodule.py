@@ -107,8 +107,8 @@ def test_pooled_folders_of_another_game_or_unpaired_latents_are_named(tiny_datas
 def test_pooled_latents_from_different_tokenizers_are_refused(tiny_dataset, tmp_path):
     import torch
 
-    from tv2tv_world.dataset.latents import encode_dataset
-    from tv2tv_world.video_vae import VideoVAE, VideoVAEConfig
+    from tv2tv_world.tokenizer.latents import encode_dataset
+    from tv2tv_world.tokenizer.video_vae import VideoVAE, VideoVAEConfig
 
     files = []
     for seed in (0, 1):

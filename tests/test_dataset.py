@@ -89,7 +89,7 @@ def _shards(folder: Path) -> list[Path]:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_killed_collection_leaves_no_partial_shard_and_resumes(tmp_path, sig):
-    cmd = [sys.executable, "-m", "tv2tv_world.cli", "collect", "--env", "tv2tv_world/Forage-v0", "--episodes", "40",
+    cmd = [sys.executable, "-m", "tv2tv_world.cli.main", "collect", "--env", "tv2tv_world/Forage-v0", "--episodes", "40",
            "--out", str(tmp_path), "--quiet", "--env-kwargs", json.dumps({"max_steps": 256})]
     # A shell's background job ignores SIGINT and its children inherit that: give the child the default back.
     default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
@@ -188,10 +188,10 @@ def test_any_pixel_game_can_be_collected_through_the_adapter(tmp_path):
 
 
 def test_cli_reports_errors_by_name(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "tv2tv_world.cli", "data", "check", str(tmp_path / "nope")],
+    run = subprocess.run([sys.executable, "-m", "tv2tv_world.cli.main", "data", "check", str(tmp_path / "nope")],
                          capture_output=True, text=True)
     assert run.returncode == 2 and "nope: dataset folder does not exist" in run.stderr
-    run = subprocess.run([sys.executable, "-m", "tv2tv_world.cli", "collect", "--help"], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-m", "tv2tv_world.cli.main", "collect", "--help"], capture_output=True, text=True)
     assert run.returncode == 0 and "--action-repeat" in run.stdout
 
 

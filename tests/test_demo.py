@@ -5,7 +5,7 @@ from __future__ import annotations
 import imageio.v2 as imageio
 
 from tv2tv_world.agents.cem_planner import PlannerConfig
-from tv2tv_world.demo import run_demo
+from tv2tv_world.play.demo import run_demo
 
 
 def test_demo_writes_videos_and_a_report(tiny_world_model, tmp_path):
@@ -22,7 +22,7 @@ def test_demo_writes_videos_and_a_report(tiny_world_model, tmp_path):
 def test_demo_training_runs_every_stage_small(tmp_path):
     from pathlib import Path
 
-    from tv2tv_world.demo_training import run_demo_training
+    from tv2tv_world.cli.demo_training import run_demo_training
 
     configs = Path(__file__).parent / "configs"
     checkpoint = run_demo_training(tmp_path, episodes=4, heldout=2, env_kwargs={"max_steps": 48},

@@ -9,7 +9,7 @@ from gymnasium.utils.env_checker import check_env
 
 import tv2tv_world  # noqa: F401  (registers the ids)
 from tv2tv_world.envs.imagination import ImaginationEnv, make_real_env
-from tv2tv_world.world_model_checkpoint import load_world_model
+from tv2tv_world.world_model.loading import load_world_model
 
 
 @pytest.fixture(scope="module")

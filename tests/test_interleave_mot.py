@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tv2tv_world.interleave import CLEAN, NOISY, PAD, TEXT, attention_mask, build_layout, text_targets
-from tv2tv_world.mot import MoTConfig, MoTTransformer
-from tv2tv_world.text_tokenizer import ByteTokenizer
+from tv2tv_world.world_model.interleave import CLEAN, NOISY, PAD, TEXT, attention_mask, build_layout, text_targets
+from tv2tv_world.world_model.mot import MoTConfig, MoTTransformer
+from tv2tv_world.world_model.text_tokenizer import ByteTokenizer
 
 TOK = ByteTokenizer()
 CFG = MoTConfig(dim=32, depth=2, heads=2, latent_channels=4, latent_size=4, patch_size=2)  # 4 tokens per chunk

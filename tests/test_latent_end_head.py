@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from tv2tv_world.bundle import write_bundle
-from tv2tv_world.cli import main
-from tv2tv_world.counterfactual_ends import NO_LABEL, counterfactual_ends, tried_actions
+from tv2tv_world.cli.main import main
 from tv2tv_world.dataset.collect import collect
-from tv2tv_world.end_head_fit import EndExamples, end_examples, fit_end_head, head_ranking, imagined_ahead
+from tv2tv_world.end_head.counterfactual_ends import NO_LABEL, counterfactual_ends, tried_actions
+from tv2tv_world.end_head.fit import EndExamples, end_examples, fit_end_head, head_ranking, imagined_ahead
 from tv2tv_world.envs.imagination import ImaginationEnv
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
-from tv2tv_world.latent_end_head import LatentEndHead, LatentEndHeadConfig, with_end_head
-from tv2tv_world.world_model_checkpoint import load_world_model
+from tv2tv_world.storage.bundle import write_bundle
+from tv2tv_world.world_model.latent_end_head import LatentEndHead, LatentEndHeadConfig, with_end_head
+from tv2tv_world.world_model.loading import load_world_model
 
 TEXTS = ("wait", "move up", "move down")
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Timer
 
-from tv2tv_world.lr_schedule import training_progress, warmup_cosine
+from tv2tv_world.training.lr_schedule import training_progress, warmup_cosine
 
 
 def _rates(trainer: L.Trainer, steps: int, warmup: int = 2) -> list[float]:

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from conftest import fit_args
-from tv2tv_world.fit_cli import run_fit
-from tv2tv_world.metric_lines import MetricLines, metric_line
+from tv2tv_world.cli.fit import run_fit
+from tv2tv_world.training.metric_lines import MetricLines, metric_line
 
 
 def test_metric_line_lists_scalars_under_a_prefix_sorted():
@@ -23,7 +23,7 @@ def test_metric_line_lists_scalars_under_a_prefix_sorted():
 
 def test_a_fit_without_progress_bar_prints_train_and_validation_metrics(tiny_dataset, tmp_path, capfd):
     config = tmp_path / "lines.yaml"
-    config.write_text("trainer:\n  callbacks:\n    - class_path: tv2tv_world.metric_lines.MetricLines\n"
+    config.write_text("trainer:\n  callbacks:\n    - class_path: tv2tv_world.training.metric_lines.MetricLines\n"
                       "      init_args: {every_n_steps: 2}\n")
     run_fit(fit_args(tiny_dataset, tmp_path / "runs", "--config", str(config)))
     lines = [line for line in capfd.readouterr().out.splitlines() if line.startswith("step ")]

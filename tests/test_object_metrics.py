@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tv2tv_world.object_metrics import GamePalette, ObjectCounts, find_objects, frames_to_uint8, object_f1
+from tv2tv_world.evaluation.object_metrics import GamePalette, ObjectCounts, find_objects, frames_to_uint8, object_f1
 
 BACKGROUND, WALL, PLAYER, FRUIT = (20, 20, 30), (120, 120, 130), (245, 245, 245), (235, 50, 45)
 

@@ -6,15 +6,15 @@ import numpy as np
 import pygame
 import pytest
 
-from tv2tv_world.cli import main
+from tv2tv_world.cli.main import main
 from tv2tv_world.envs.imagination import ImaginationEnv, make_real_env
-from tv2tv_world.key_map import idle_action, key_bindings
-from tv2tv_world.play_session import PlaySession
-from tv2tv_world.play_window import PlayWindow
-from tv2tv_world.player import FramePacer, Player, ReplayPlayer
-from tv2tv_world.rollout_file import Rollout, RolloutFileError
-from tv2tv_world.video_recorder import VideoRecorder
-from tv2tv_world.world_model_checkpoint import load_world_model
+from tv2tv_world.play.key_map import idle_action, key_bindings
+from tv2tv_world.play.player import FramePacer, Player, ReplayPlayer
+from tv2tv_world.play.rollout_file import Rollout, RolloutFileError
+from tv2tv_world.play.session import PlaySession
+from tv2tv_world.play.video_recorder import VideoRecorder
+from tv2tv_world.play.window import PlayWindow
+from tv2tv_world.world_model.loading import load_world_model
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +137,7 @@ def test_play_command_records_off_screen(tiny_world_model, tmp_path, monkeypatch
 
 
 def test_frame_pacer_makes_up_for_a_slow_frame_and_gives_up_beyond_its_slack(monkeypatch):
-    import tv2tv_world.player as player
+    import tv2tv_world.play.player as player
 
     now, sleeps = [0.0], []
 

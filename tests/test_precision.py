@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tv2tv_world import precision
+from tv2tv_world.training import precision
 
 
 def test_auto_precision_follows_the_cpus_bf16_instructions(monkeypatch):
@@ -25,6 +25,6 @@ def test_a_config_without_precision_fits_at_the_auto_precision():
     from pathlib import Path
 
     config = Path(__file__).parents[1] / "configs" / "vae" / "forage.yaml"
-    run = subprocess.run([sys.executable, "-m", "tv2tv_world.cli", "fit", "--config", str(config), "--print_config"],
+    run = subprocess.run([sys.executable, "-m", "tv2tv_world.cli.main", "fit", "--config", str(config), "--print_config"],
                          capture_output=True, text=True, check=True)
     assert f"precision: {precision.auto_precision('cpu')}" in run.stdout

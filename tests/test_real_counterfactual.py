@@ -1,4 +1,4 @@
-"""The real game replaying a recorded window and playing other commands from its start (`real_counterfactual`)."""
+"""The real game replaying a recorded window and playing other commands from its start (`dataset.real_counterfactual`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tv2tv_world.dataset.format import Manifest, read_episode
-from tv2tv_world.real_counterfactual import ReplayError, real_counterfactual, recorded_game, redrawn_future
+from tv2tv_world.dataset.real_counterfactual import ReplayError, real_counterfactual, recorded_game, redrawn_future
 
 
 def _first_episode(folder, terminated: bool | None = None):

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from tv2tv_world.reconstruction_regions import REGIONS, RegionErrors, region_masks
+from tv2tv_world.evaluation.reconstruction_regions import REGIONS, RegionErrors, region_masks
 
 
 def _clip() -> torch.Tensor:

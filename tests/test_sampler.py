@@ -7,11 +7,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from tv2tv_world.interleave import NOISY, TEXT, attention_mask, build_layout
-from tv2tv_world.mot import MoTConfig, rotary
-from tv2tv_world.sampler import Sampler, SamplerConfig
-from tv2tv_world.video_vae import VideoVAE, VideoVAEConfig
-from tv2tv_world.world_model import FlowConfig, WorldModel
+from tv2tv_world.tokenizer.video_vae import VideoVAE, VideoVAEConfig
+from tv2tv_world.world_model.interleave import NOISY, TEXT, attention_mask, build_layout
+from tv2tv_world.world_model.model import FlowConfig, WorldModel
+from tv2tv_world.world_model.mot import MoTConfig, rotary
+from tv2tv_world.world_model.sampler import Sampler, SamplerConfig
 
 MOT = MoTConfig(dim=48, depth=2, heads=2, latent_channels=4, latent_size=4, patch_size=2)
 

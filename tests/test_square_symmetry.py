@@ -8,14 +8,14 @@ import pytest
 import torch
 from einops import rearrange
 
-from tv2tv_world.counterfactual_ends import pair_ends, tried_actions
 from tv2tv_world.dataset.collect import collect
-from tv2tv_world.end_head_fit import end_examples
+from tv2tv_world.end_head.counterfactual_ends import pair_ends, tried_actions
+from tv2tv_world.end_head.fit import end_examples
+from tv2tv_world.end_head.square_symmetry import (ORDER, action_permutation, game_moves, symmetries, transform_frames,
+                                         transform_moves)
 from tv2tv_world.envs.forage import FRUIT_SIZE, HAZARD_SIZE, PLAYER_SIZE, WORLD, ForageEnv
 from tv2tv_world.envs.imagination import anchor_chunk
-from tv2tv_world.square_symmetry import (ORDER, action_permutation, game_moves, symmetries, transform_frames,
-                                         transform_moves)
-from tv2tv_world.world_model_checkpoint import load_world_model
+from tv2tv_world.world_model.loading import load_world_model
 
 WAIT, UP, DOWN, LEFT, RIGHT = range(5)
 

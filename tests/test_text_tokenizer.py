@@ -2,7 +2,7 @@
 
 import pytest
 
-from tv2tv_world.text_tokenizer import SPECIALS, ByteTokenizer
+from tv2tv_world.world_model.text_tokenizer import SPECIALS, ByteTokenizer
 
 
 def test_any_text_round_trips_through_bytes():

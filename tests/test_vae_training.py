@@ -14,9 +14,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import TINY_VAE_CONFIG as TINY_CONFIG
 from conftest import fit_args as _args
-from tv2tv_world.checkpoint import CheckpointError, load_checkpoint
-from tv2tv_world.fit_cli import run_fit
-from tv2tv_world.video_vae import VideoVAE
+from tv2tv_world.cli.fit import run_fit
+from tv2tv_world.storage.checkpoint import CheckpointError, load_checkpoint
+from tv2tv_world.tokenizer.video_vae import VideoVAE
 
 TESTS = Path(__file__).parent
 
@@ -57,7 +57,7 @@ def test_checkpoint_loads_as_a_tokenizer_with_its_latent_statistics(trained_vae)
 
 
 def test_a_warm_start_begins_from_a_trained_tokenizer_with_a_fresh_schedule(trained_vae, tiny_dataset, tmp_path):
-    from tv2tv_world.vae_module import VideoVAEModule
+    from tv2tv_world.tokenizer.module import VideoVAEModule
 
     source = trained_vae / "version_1" / "checkpoints" / "last.ckpt"
     trained = VideoVAE.from_checkpoint(source)
@@ -87,7 +87,7 @@ def test_a_frozen_encoder_keeps_its_latents_while_the_decoder_learns(trained_vae
     assert kept and all(torch.equal(before[name], after[name]) for name in kept)
     assert not all(torch.equal(before[name], after[name]) for name in before if name.startswith("decoder."))
 
-    from tv2tv_world.vae_module import VideoVAEModule
+    from tv2tv_world.tokenizer.module import VideoVAEModule
 
     with pytest.raises(ValueError, match="freeze_encoder needs init_from"):
         VideoVAEModule(freeze_encoder=True)
@@ -143,7 +143,7 @@ def test_wrong_kind_missing_and_corrupt_checkpoints_are_named(tmp_path, trained_
 
 
 def _tv2tv(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tv2tv_world.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "tv2tv_world.cli.main", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=300)
 
 
@@ -159,7 +159,7 @@ def test_unknown_config_key_and_missing_data_are_named(tmp_path, tiny_dataset):
 def test_print_config_shows_the_experiment():
     run = _tv2tv("fit", "--config", str(TINY_CONFIG), "--print_config")
     assert run.returncode == 0
-    assert "class_path: tv2tv_world.vae_module.VideoVAEModule" in run.stdout and "latent_channels: 4" in run.stdout
+    assert "class_path: tv2tv_world.tokenizer.module.VideoVAEModule" in run.stdout and "latent_channels: 4" in run.stdout
 
 
 def test_ddp_with_two_cpu_processes_trains_and_agrees_on_weights(tmp_path, tiny_dataset):
@@ -176,7 +176,7 @@ def test_ddp_with_two_cpu_processes_trains_and_agrees_on_weights(tmp_path, tiny_
     assert [r["world_size"] for r in ranks] == [2, 2] and [r["step"] for r in ranks] == [3, 3]
     torch.testing.assert_close(ranks[0]["weights"], ranks[1]["weights"], rtol=0, atol=0)
     torch.manual_seed(0)  # seed_everything: 0 in the config gives this start
-    from tv2tv_world.vae_module import VideoVAEModule
+    from tv2tv_world.tokenizer.module import VideoVAEModule
 
     untrained = torch.cat([p.flatten() for p in VideoVAEModule(config={"latent_channels": 4, "channels": [16, 32]}).parameters()])
     assert not torch.allclose(untrained, ranks[0]["weights"])
@@ -184,7 +184,7 @@ def test_ddp_with_two_cpu_processes_trains_and_agrees_on_weights(tmp_path, tiny_
 
 def test_evaluate_vae_reports_psnr_over_every_frame(trained_vae, tiny_dataset, tmp_path):
     from tv2tv_world.dataset.format import Manifest
-    from tv2tv_world.vae_evaluation import evaluate_vae
+    from tv2tv_world.evaluation.tokenizer import evaluate_vae
 
     ckpt = trained_vae / "version_1" / "checkpoints" / "last.ckpt"
     report = evaluate_vae(VideoVAE.from_checkpoint(ckpt), tiny_dataset)
@@ -204,7 +204,7 @@ def test_evaluate_vae_reports_psnr_over_every_frame(trained_vae, tiny_dataset, t
 
 def test_reconstruction_strip_puts_real_frames_over_their_reconstructions(trained_vae, tiny_dataset):
     from tv2tv_world.dataset.format import Manifest, read_episode
-    from tv2tv_world.vae_evaluation import reconstruction_strip
+    from tv2tv_world.evaluation.tokenizer import reconstruction_strip
 
     vae = VideoVAE.from_checkpoint(trained_vae / "version_1" / "checkpoints" / "last.ckpt")
     image = reconstruction_strip(vae, tiny_dataset, columns=4, scale=2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tv2tv_world.video_vae import CausalConv3d, VideoVAE, VideoVAEConfig
+from tv2tv_world.tokenizer.video_vae import CausalConv3d, VideoVAE, VideoVAEConfig
 
 TINY = dict(latent_channels=4, channels=(16, 32))
 
@@ -109,7 +109,7 @@ def test_frame_count_that_is_not_whole_chunks_is_refused():
 
 
 def test_foreground_weights_mark_pixels_unlike_the_background():
-    from tv2tv_world.vae_module import foreground_weights
+    from tv2tv_world.tokenizer.module import foreground_weights
 
     chunk = torch.full((1, 3, 4, 8, 8), -0.8)
     chunk[0, 0, :, 2:4, 2:4] = 0.9  # a red sprite on a dark floor

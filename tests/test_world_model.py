@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tv2tv_world.mot import MoTConfig
-from tv2tv_world.world_model import FlowConfig, WorldModel, step_text
+from tv2tv_world.world_model.model import FlowConfig, WorldModel, step_text
+from tv2tv_world.world_model.mot import MoTConfig
 
 MOT = MoTConfig(dim=48, depth=2, heads=2, latent_channels=4, latent_size=4, patch_size=2)
 TEXTS = [[step_text("move up", "go to the red fruit"), "move up", "wait"], ["move left", "move left", "move down"]]

@@ -13,14 +13,15 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import TINY_WM_CONFIG, fit_args
-from tv2tv_world.checkpoint import CheckpointError, load_checkpoint
-from tv2tv_world.cli import main
+from tv2tv_world.cli.fit import run_fit
+from tv2tv_world.cli.main import main
 from tv2tv_world.dataset.format import DatasetError, Manifest, read_episode
-from tv2tv_world.dataset.latents import encode_dataset, load_latents, vae_fingerprint
-from tv2tv_world.fit_cli import run_fit
-from tv2tv_world.vae_module import to_unit
-from tv2tv_world.video_vae import VideoVAE
-from tv2tv_world.world_model_checkpoint import load_world_model
+from tv2tv_world.dataset.latent_file import load_latents
+from tv2tv_world.storage.checkpoint import CheckpointError, load_checkpoint
+from tv2tv_world.tokenizer.latents import encode_dataset, vae_fingerprint
+from tv2tv_world.tokenizer.module import to_unit
+from tv2tv_world.tokenizer.video_vae import VideoVAE
+from tv2tv_world.world_model.loading import load_world_model
 
 
 
@@ -68,7 +69,7 @@ def test_world_model_refuses_latents_of_another_tokenizer(encoded, trained_vae, 
 
 
 def test_world_model_refuses_a_tokenizer_of_the_wrong_kind_or_an_incomplete_one(tmp_path):
-    from tv2tv_world.world_model_module import WorldModelModule
+    from tv2tv_world.world_model.module import WorldModelModule
 
     other = tmp_path / "other.ckpt"
     torch.save({"tv2tv": {"kind": "imagined_ac", "format": 1}, "state_dict": {}}, other)
@@ -83,7 +84,7 @@ def test_warm_start_copies_a_world_models_weights_and_refuses_what_cannot_fit(ti
     """`init_from`: a new run starts from trained weights (fresh optimizer); its tokenizer can come from the same file."""
     from dataclasses import asdict
 
-    from tv2tv_world.world_model_module import WorldModelModule
+    from tv2tv_world.world_model.module import WorldModelModule
 
     trained = load_world_model(tiny_world_model)
     mot = asdict(trained.model.transformer.cfg)
@@ -179,7 +180,7 @@ def test_evaluate_refuses_to_train_its_probe_on_the_episodes_it_scores(tiny_worl
 def test_head_lr_scale_gives_the_reward_and_termination_heads_their_own_rate(tiny_world_model):
     from dataclasses import asdict
 
-    from tv2tv_world.world_model_module import WorldModelModule
+    from tv2tv_world.world_model.module import WorldModelModule
 
     mot = asdict(load_world_model(tiny_world_model).model.transformer.cfg)
     plain = WorldModelModule(vae_checkpoint=str(tiny_world_model), mot=mot, lr=1e-3)
@@ -197,7 +198,7 @@ def test_head_lr_scale_gives_the_reward_and_termination_heads_their_own_rate(tin
 def test_crop_keeps_the_last_steps_of_every_window_with_the_chunk_before_as_anchor(tiny_world_model):
     from dataclasses import asdict
 
-    from tv2tv_world.world_model_module import WorldModelModule
+    from tv2tv_world.world_model.module import WorldModelModule
 
     mot = asdict(load_world_model(tiny_world_model).model.transformer.cfg)
     b, n = 2, 6
@@ -222,7 +223,7 @@ def test_crop_keeps_the_last_steps_of_every_window_with_the_chunk_before_as_anch
 
 
 def test_auc_is_the_chance_that_a_positive_outranks_a_negative():
-    from tv2tv_world.world_model_evaluation import roc_auc
+    from tv2tv_world.evaluation.imagination import roc_auc
 
     scores = torch.tensor([0.9, 0.2, 0.5, 0.5, 0.1])
     positive = torch.tensor([True, False, True, False, False])
@@ -251,7 +252,7 @@ def test_prompt_only_baseline_fits_and_imagines_from_a_prompt(encoded, tiny_data
 
 
 def test_control_by_horizon_reads_hits_in_window_then_horizon_order():
-    from tv2tv_world.world_model_evaluation import _by_horizon
+    from tv2tv_world.evaluation.imagination import _by_horizon
 
     first_only = torch.tensor([True] + [False] * 15)  # one window: hit at horizon 1 only
     batches = [torch.cat([first_only, first_only]), first_only.clone()]  # 3 windows in 2 batches

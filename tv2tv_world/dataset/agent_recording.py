@@ -13,9 +13,9 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from tv2tv_world.atomic_file import remove_stale_temps
 from tv2tv_world.dataset.collect import shard_entry
 from tv2tv_world.dataset.format import MANIFEST, DatasetError, Episode, Manifest, shard_name, write_episode
+from tv2tv_world.storage.atomic_file import remove_stale_temps
 
 
 class AgentRecording:

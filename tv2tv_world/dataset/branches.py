@@ -35,9 +35,9 @@ from tv2tv_world.dataset.format import (
     shard_name,
     write_episode,
 )
+from tv2tv_world.dataset.real_counterfactual import recorded_game
 from tv2tv_world.dataset.worker_pool import worker_results
 from tv2tv_world.envs.decision_repeat import DecisionRepeat
-from tv2tv_world.real_counterfactual import recorded_game
 
 
 def replayable_game(folder: Path, manifest: Manifest) -> gym.Env:

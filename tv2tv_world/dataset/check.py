@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tv2tv_world.atomic_file import TEMP_MARK
 from tv2tv_world.dataset.format import DatasetError, Manifest, file_sha256, read_episode
+from tv2tv_world.storage.atomic_file import TEMP_MARK
 
 
 def check_dataset(folder: str | Path) -> dict:

@@ -12,7 +12,6 @@ from tqdm import tqdm
 
 from tv2tv_world.agents.policy import Policy
 from tv2tv_world.agents.registry import make_policy
-from tv2tv_world.atomic_file import remove_stale_temps
 from tv2tv_world.dataset.format import (
     Episode,
     Manifest,
@@ -24,6 +23,7 @@ from tv2tv_world.dataset.format import (
 )
 from tv2tv_world.dataset.worker_pool import worker_results
 from tv2tv_world.envs.make import make_game
+from tv2tv_world.storage.atomic_file import remove_stale_temps
 
 
 def record_episode(env: gym.Env, policy: Policy, seed: int, action_repeat: int) -> Episode:

@@ -11,7 +11,7 @@ from einops import rearrange
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from tv2tv_world.dataset.format import DatasetError, Episode, Manifest, read_episode
-from tv2tv_world.dataset.latents import load_latents
+from tv2tv_world.dataset.latent_file import load_latents
 
 SAME_GAME = ("env_id", "env_kwargs", "frame_size", "action_repeat", "action_texts")  # what pooled folders share
 

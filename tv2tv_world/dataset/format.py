@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tv2tv_world.atomic_file import atomic_path
+from tv2tv_world.storage.atomic_file import atomic_path
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
