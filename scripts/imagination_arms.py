@@ -43,6 +43,10 @@ ARMS = {
     "continued_refiner": (["--config", "configs/world_model/continue.yaml", "--model.init_args.mot.refiner_channels=64"],
                           "the bundled `forage` continued with a convolutional velocity refiner (64 channels, "
                           "zero start) that sees the chunk before"),
+    "continued_context_noise": (["--config", "configs/world_model/continue.yaml",
+                                 "--model.init_args.flow.context_noise=0.3"],
+                                "the bundled `forage` continued with its context chunks corrupted to flow time "
+                                "U(0.7, 1) in training"),
 }
 REFERENCE = "bundled"  # the bundled `forage` model itself, evaluated the same way: no training
 EVALUATION = ["--data", "data/forage_heldout", "--probe-data", "data/forage_random_heldout", "--horizon", "16",

@@ -145,3 +145,14 @@ def test_the_contract_finds_a_cycle_when_one_is_added(tmp_path):
     (tmp_path / "b.py").write_text("def x():\n    from pkg.a import y\n")
     two = import_graph({"pkg.a": tmp_path / "a.py", "pkg.b": tmp_path / "b.py"})
     assert cycles(two) == [["pkg.a", "pkg.b"]]
+
+
+def test_every_subpackage_is_installed():
+    """A package missing from pyproject's list installs without its modules outside an editable install."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {".".join(["tv2tv_world", *p.parent.relative_to(ROOT / "tv2tv_world").parts])
+               for p in (ROOT / "tv2tv_world").rglob("__init__.py")}
+    assert folders | {"tv2tv_world.envs", "tv2tv_world.agents"} == listed
+    assert all(m in module_files() for m in GAME_AGENTS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from einops import rearrange
 
 from tv2tv_world.world_model.model import FlowConfig, WorldModel, step_text
 from tv2tv_world.world_model.mot import MoTConfig
@@ -130,3 +131,30 @@ def test_a_refiner_starts_as_the_identity_and_learns_from_the_chunk_before():
     assert model.refiner.out[-1].weight.grad.abs().sum() > 0  # its zero start still learns
     with pytest.raises(ValueError, match="refiner_channels must be 0 or a positive multiple of 8"):
         MoTConfig(refiner_channels=12)
+
+
+def test_context_noise_corrupts_the_clean_copies_in_training_only():
+    from tv2tv_world.world_model.interleave import CLEAN
+
+    torch.manual_seed(0)
+    model = WorldModel(MOT, FlowConfig(context_noise=0.5, text_dropout=0.0))
+    latents = torch.randn(2, 3, 4, 4, 4)
+    seen = {}
+    hook = model.transformer.register_forward_pre_hook(lambda m, args: seen.update(layout=args[0], video=args[1],
+                                                                                   time=args[2]))
+    texts = [["wait", "move up"]] * 2
+    zeros = torch.zeros(2, 2)
+    model.train().loss(latents, texts, zeros, zeros.bool())
+    clean = seen["layout"].kind == CLEAN
+    times = seen["time"][clean]
+    assert (times >= 0.5).all() and (times < 1).any()  # t_c in [1 - 0.5, 1]
+    exact = model.transformer.patchify(latents)
+    video = rearrange(seen["video"][clean], "(b k n) d -> b k n d", b=2, k=3)
+    assert not torch.allclose(video, exact)
+    model.eval().loss(latents, texts, zeros, zeros.bool())
+    assert (seen["time"][seen["layout"].kind == CLEAN] == 1).all()
+    torch.testing.assert_close(rearrange(seen["video"][seen["layout"].kind == CLEAN], "(b k n) d -> b k n d", b=2, k=3),
+                               exact)
+    hook.remove()
+    with pytest.raises(ValueError, match="context_noise must be in"):
+        FlowConfig(context_noise=1.0)

@@ -121,10 +121,8 @@ def _compare_agents(args: argparse.Namespace) -> None:
         print(f"wrote {write_json(args.out, {'base': args.base, 'new': args.new, 'agents': comparisons})}")
 
 
-def add_commands(commands) -> None:
-    """Add this family's subcommands to the `tv2tv` subparsers."""
+def _add_agent(commands) -> None:
     from tv2tv_world.agents.cem_planner import SELECTIONS
-    from tv2tv_world.agents.imagined_ac_config import ImaginedACConfig
     from tv2tv_world.agents.real_game_agent import AGENT_NAMES
 
     agent = commands.add_parser(
@@ -165,6 +163,10 @@ def add_commands(commands) -> None:
     add_threads(agent)
     agent.set_defaults(run=_agent)
 
+
+def _add_train_ac(commands) -> None:
+    from tv2tv_world.agents.imagined_ac_config import ImaginedACConfig
+
     train_ac = commands.add_parser(
         "train-ac", help="train an actor-critic only in imagination (starts from a dataset's recorded latents)",
         description="Advantage actor-critic on imagined rollouts of the world model; writes the policy file OUT "
@@ -197,6 +199,8 @@ def add_commands(commands) -> None:
     train_ac.add_argument("--quiet", action="store_true", help="no progress bar")
     train_ac.set_defaults(run=_train_ac)
 
+
+def _add_compare_agents(commands) -> None:
     compare = commands.add_parser(
         "compare-agents", help="two `tv2tv agent` reports, seed by seed",
         description="Compare two `tv2tv agent` reports on the seeds both played: per agent, the mean per-seed "
@@ -209,3 +213,11 @@ def add_commands(commands) -> None:
     compare.add_argument("--agent", nargs="+", default=None, help="agents to compare (default: all in both)")
     compare.add_argument("--out", default=None, help="also write the comparison as JSON here")
     compare.set_defaults(run=_compare_agents)
+
+
+# this family's verbs: `tv2tv_world.cli.main` lists them in the order a user meets them
+VERBS = {
+    "agent": _add_agent,
+    "train-ac": _add_train_ac,
+    "compare-agents": _add_compare_agents,
+}

@@ -66,12 +66,13 @@ def _encode(args: argparse.Namespace) -> None:
     print(f"latents written to {out}")
 
 
-def add_commands(commands) -> None:
-    """Add this family's subcommands to the `tv2tv` subparsers."""
-    from tv2tv_world.agents.registry import POLICY_NAMES
-
+def _add_games(commands) -> None:
     games = commands.add_parser("games", help="list the real games", description="List the registered real games.")
     games.set_defaults(run=_games)
+
+
+def _add_collect(commands) -> None:
+    from tv2tv_world.agents.registry import POLICY_NAMES
 
     collect = commands.add_parser(
         "collect", help="record episodes of a real game into a dataset",
@@ -90,6 +91,8 @@ def add_commands(commands) -> None:
     collect.add_argument("--quiet", action="store_true", help="no progress bar")
     collect.set_defaults(run=_collect)
 
+
+def _add_branch(commands) -> None:
     branch = commands.add_parser(
         "branch", help="play every action the recorded player did not take, in a copy of the real game",
         description="From each decision of DATA's recorded episodes, play every other action in a copy of the game "
@@ -106,6 +109,8 @@ def add_commands(commands) -> None:
     branch.add_argument("--quiet", action="store_true", help="no progress bar")
     branch.set_defaults(run=_branch)
 
+
+def _add_encode(commands) -> None:
     encode = commands.add_parser(
         "encode", help="encode a dataset once with a trained tokenizer (world models train on the latents)",
         description="Write DATA/latents.npz: every episode's chunks as latents of the given video tokenizer.",
@@ -122,9 +127,21 @@ def add_commands(commands) -> None:
                         help="chunks encoded at once, across episodes (default: 64; more on a GPU)")
     encode.set_defaults(run=_encode)
 
+
+def _add_data(commands) -> None:
     data = commands.add_parser("data", help="inspect datasets", description="Inspect datasets.")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
     check = data_commands.add_parser("check", help="validate a dataset folder",
                                      description="Validate every file of a dataset; name the first bad file and field.")
     check.add_argument("folder")
     check.set_defaults(run=_data_check)
+
+
+# this family's verbs: `tv2tv_world.cli.main` lists them in the order a user meets them
+VERBS = {
+    "games": _add_games,
+    "collect": _add_collect,
+    "branch": _add_branch,
+    "encode": _add_encode,
+    "data": _add_data,
+}

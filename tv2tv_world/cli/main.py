@@ -5,9 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tv2tv_world.commands import agents, data, models, playback
+from tv2tv_world.cli import agents, data, models, playback
 from tv2tv_world.dataset.format import DatasetError
 from tv2tv_world.storage.checkpoint import CheckpointError
+
+
+# in the order a user meets them: games and data, training, evaluating and shipping, playing, agents, the demo, speed
+VERB_ORDER = ("games", "collect", "branch", "data", "encode", "fit", "evaluate-vae", "evaluate", "evaluate-ends",
+              "fit-end-head", "bundle", "play", "agent", "train-ac", "compare-agents", "demo", "bench")
+
+
+def _add_fit(commands) -> None:
+    commands.add_parser(
+        "fit", help="train a model from a YAML config (LightningCLI: tv2tv fit --config FILE, --help for all options)",
+        add_help=False,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,13 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tv2tv", description="tv2tv-world: a game world model that thinks in words and acts in pixels."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    data.add_commands(commands)  # in the order a user meets them: games and data, training, models, agents, play
-    commands.add_parser(
-        "fit", help="train a model from a YAML config (LightningCLI: tv2tv fit --config FILE, --help for all options)",
-        add_help=False,
-    )
-    for family in (models, agents, playback):
-        family.add_commands(commands)
+    verbs = {**data.VERBS, "fit": _add_fit, **models.VERBS, **agents.VERBS, **playback.VERBS}
+    for verb in VERB_ORDER:
+        verbs[verb](commands)
     return parser
 
 

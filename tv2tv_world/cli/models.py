@@ -128,8 +128,7 @@ def _bench(args: argparse.Namespace) -> None:
     print(f"wrote {out} and {out.with_suffix('.md')}")
 
 
-def add_commands(commands) -> None:
-    """Add this family's subcommands to the `tv2tv` subparsers."""
+def _add_evaluate_vae(commands) -> None:
     vae_eval = commands.add_parser(
         "evaluate-vae", help="reconstruction quality of a trained video tokenizer",
         description="Encode and decode whole episodes chunk by chunk; print PSNR and SSIM as JSON.",
@@ -142,6 +141,8 @@ def add_commands(commands) -> None:
     add_device(vae_eval, "to run the tokenizer on")
     vae_eval.set_defaults(run=_evaluate_vae)
 
+
+def _add_evaluate(commands) -> None:
     evaluate = commands.add_parser(
         "evaluate", help="imagination quality and controllability of a world model on held-out episodes",
         description="Imagine held-out windows from real starts with the recorded (and counterfactual) actions; "
@@ -161,6 +162,8 @@ def add_commands(commands) -> None:
     add_threads(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
+
+def _add_evaluate_ends(commands) -> None:
     ends = commands.add_parser(
         "evaluate-ends", help="how well a world model tells which of a state's actions ends the game",
         description="Replay recorded episodes in the real game (games that save their state), try every action at "
@@ -178,6 +181,8 @@ def add_commands(commands) -> None:
     add_threads(ends)
     ends.set_defaults(run=_evaluate_ends)
 
+
+def _add_fit_end_head(commands) -> None:
     end_head = commands.add_parser(
         "fit-end-head", help="fit a latent end head: which action ends the game, read from the newest chunk",
         description="Replay recorded episodes in the real game (games that save their state), try every action at "
@@ -213,6 +218,8 @@ def add_commands(commands) -> None:
     add_threads(end_head)
     end_head.set_defaults(run=_fit_end_head)
 
+
+def _add_bundle(commands) -> None:
     bundle = commands.add_parser(
         "bundle", help="ship a world model inside the package (int8/fp16), loadable by name",
         description="Write tv2tv_world/bundled/NAME.pt (sampling only: int8 weight matrices, fp16 rest) and NAME.json "
@@ -226,6 +233,8 @@ def add_commands(commands) -> None:
                              "--checkpoint BASE); its check ranks moves in fresh random-player games")
     bundle.set_defaults(run=_bundle)
 
+
+def _add_bench(commands) -> None:
     bench = commands.add_parser(
         "bench", help="measure imagination and training speed on this machine (JSON and a Markdown table)",
         description="Sampler chunks/s and frames/s, step time over a long rollout, KV cache vs recompute, vector vs "
@@ -237,3 +246,14 @@ def add_commands(commands) -> None:
     add_threads(bench)
     add_device(bench, "where the model runs")
     bench.set_defaults(run=_bench)
+
+
+# this family's verbs: `tv2tv_world.cli.main` lists them in the order a user meets them
+VERBS = {
+    "evaluate-vae": _add_evaluate_vae,
+    "evaluate": _add_evaluate,
+    "evaluate-ends": _add_evaluate_ends,
+    "fit-end-head": _add_fit_end_head,
+    "bundle": _add_bundle,
+    "bench": _add_bench,
+}

@@ -83,8 +83,7 @@ def _demo(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}/rollout.mp4, {args.out}/rollout.gif, {args.out}/report.md, {args.out}/psnr.png")
 
 
-def add_commands(commands) -> None:
-    """Add this family's subcommands to the `tv2tv` subparsers."""
+def _add_demo(commands) -> None:
     demo = commands.add_parser(
         "demo", help="the product in a few minutes: an agent plans in the bundled world model and plays Forage",
         description="The mpc agent plans in imagination with the bundled Forage model and plays the real game; "
@@ -101,6 +100,8 @@ def add_commands(commands) -> None:
     add_threads(demo)
     demo.set_defaults(run=_demo)
 
+
+def _add_play(commands) -> None:
     play = commands.add_parser(
         "play", help="play the imagined game in a window: keys or typed text drive it",
         description="Drive the world model live (arrow keys / WASD / space, t to type any text, h for help), "
@@ -121,3 +122,10 @@ def add_commands(commands) -> None:
     play.add_argument("--horizon", type=int, default=1000, help="decisions per imagined episode (default: 1000)")
     add_threads(play)
     play.set_defaults(run=_play)
+
+
+# this family's verbs: `tv2tv_world.cli.main` lists them in the order a user meets them
+VERBS = {
+    "demo": _add_demo,
+    "play": _add_play,
+}

@@ -62,6 +62,11 @@ class FlowConfig:
     # over the batch's mean change): objects are a few percent of a game's pixels, and unweighted, the
     # loss is dominated by still background that is easy to copy from the context
     change_weight: float = 0.0
+    # context chunks (the clean copies that later tokens read) are corrupted in training to flow time
+    # t_c ~ U(1 - context_noise, 1), x = t_c x_1 + (1 - t_c) noise, and carry t_c: so the model learns to read
+    # imperfect chunks, as its own imagined ones are at sampling (GameNGen's noise augmentation, in the
+    # flow's own terms); 0 = clean context
+    context_noise: float = 0.0
 
     def __post_init__(self):
         if self.reward_token not in ("bof", "eof"):
@@ -75,6 +80,8 @@ class FlowConfig:
             raise ValueError(f"text_dropout must be in [0, 1), got {self.text_dropout}")
         if self.termination_steps not in ("all", "last"):
             raise ValueError(f"termination_steps must be 'all' or 'last', got {self.termination_steps!r}")
+        if not 0.0 <= self.context_noise < 1.0:
+            raise ValueError(f"context_noise must be in [0, 1), got {self.context_noise}")
         if self.change_weight < 0:
             raise ValueError(f"change_weight must be >= 0, got {self.change_weight}")
         if not self.termination_pos_weight > 0:
@@ -146,7 +153,11 @@ class WorldModel(nn.Module):
         t[:, 0] = 1.0  # the anchor is context only
         noise = torch.randn_like(clean)
         noisy = t[..., None, None] * clean + (1 - t[..., None, None]) * noise
-        video, flow_time = self._gather(layout, clean, noisy, t)
+        context, t_context = clean, torch.ones_like(t)
+        if self.training and self.flow.context_noise:
+            t_context = 1 - self.flow.context_noise * torch.rand_like(t)
+            context = t_context[..., None, None] * clean + (1 - t_context[..., None, None]) * torch.randn_like(clean)
+        video, flow_time = self._gather(layout, context, noisy, t, t_context)
         logits, velocity, hidden = tf(layout, video, flow_time, attention_mask(layout, text_dropped))
 
         targets = text_targets(layout, tok.bof)
@@ -154,7 +165,7 @@ class WorldModel(nn.Module):
         # the noisy copies of chunks 1..n, chunk by chunk (every stream has them in that order)
         chunk_velocity = rearrange(velocity[layout.kind == NOISY], "(b k n) d -> (b k) n d", b=b, n=clean.shape[2])
         per_chunk = lambda x: rearrange(x, "b k n d -> (b k) n d")  # noqa: E731
-        chunk_velocity = self.refine(chunk_velocity, per_chunk(noisy[:, 1:]), per_chunk(clean[:, :-1]), t[:, 1:].flatten())
+        chunk_velocity = self.refine(chunk_velocity, per_chunk(noisy[:, 1:]), per_chunk(context[:, :-1]), t[:, 1:].flatten())
         flow_loss = self._flow_loss(clean, rearrange(chunk_velocity, "(b k) n d -> b k n d", b=b), (clean - noise)[:, 1:])
 
         # (b, n, d) each: step 0 (the anchor) has no reward
@@ -179,15 +190,20 @@ class WorldModel(nn.Module):
         return (error * weight).sum() / weight.sum()
 
     @staticmethod
-    def _gather(layout, clean: torch.Tensor, noisy: torch.Tensor, t: torch.Tensor):
-        """Place chunk tokens (b, chunks, N, d) into stream slots: (b, L, d) tokens and (b, L) flow times."""
+    def _gather(layout, clean: torch.Tensor, noisy: torch.Tensor, t: torch.Tensor, t_clean: torch.Tensor | None = None):
+        """Place chunk tokens (b, chunks, N, d) into stream slots: (b, L, d) tokens and (b, L) flow times.
+
+        t (b, chunks): the noisy copies' flow times; t_clean (b, chunks): the clean copies' (default 1).
+        """
         n = clean.shape[2]
         index = (layout.chunk.clamp_min(0) * n + layout.patch)[..., None].expand(-1, -1, clean.shape[-1])
         flat = lambda x: rearrange(x, "b k n d -> b (k n) d")  # noqa: E731
         is_noisy, is_video = layout.kind == NOISY, layout.is_video
         tokens = torch.where(is_noisy[..., None], flat(noisy).gather(1, index), flat(clean).gather(1, index))
         tokens = tokens * is_video[..., None]
-        flow_time = torch.where(is_noisy, t.gather(1, layout.chunk.clamp_min(0)), torch.ones_like(t[:, :1]))
+        chunk = layout.chunk.clamp_min(0)
+        clean_time = torch.ones_like(layout.chunk, dtype=t.dtype) if t_clean is None else t_clean.gather(1, chunk)
+        flow_time = torch.where(is_noisy, t.gather(1, chunk), clean_time)
         return tokens, flow_time
 
 

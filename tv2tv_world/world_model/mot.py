@@ -128,8 +128,8 @@ class MoTBlock(nn.Module):
 class MoTTransformer(nn.Module):
     """Embeds an interleaved stream, runs the MoT blocks, and reads out both modalities.
 
-    Video tokens carry their patch position and, for noisy copies, the flow time t (clean
-    copies use t = 1). Outputs: text logits at every position, velocity for every video
+    Video tokens carry their patch position and their flow time t: a noisy copy's, and 1 for
+    clean copies (less where training corrupts the context, `FlowConfig.context_noise`). Outputs: text logits at every position, velocity for every video
     token, and the hidden states (for the reward and termination heads).
     """
 
@@ -177,7 +177,7 @@ class MoTTransformer(nn.Module):
         this call's (keys, values).
         """
         is_video = (kind == CLEAN) | (kind == NOISY)
-        t = torch.where(kind == NOISY, flow_time, torch.ones_like(flow_time))
+        t = torch.where(is_video, flow_time, torch.ones_like(flow_time))
         x = route(
             video_tokens,
             is_video,
