@@ -36,6 +36,11 @@ def test_a_bundle_is_the_same_model_in_a_smaller_file(tiny_world_model, tmp_path
         assert b.dtype == a.dtype and torch.allclose(a, b, atol=a.abs().max().item() / 100 + 1e-3), name
 
 
+def test_the_package_ships_its_bundles():
+    """The names the README and the demo load (a wrong folder would leave the test below with no case at all)."""
+    assert set(bundled_names()) == {"forage", "forage_branches", "forage_branches_ends"}
+
+
 @pytest.mark.parametrize("name", bundled_names())
 def test_each_bundled_model_loads_by_name_and_reproduces_its_recorded_evaluation(name, tmp_path):
     loaded = load_world_model(name)

@@ -28,3 +28,9 @@ def test_demo_training_runs_every_stage_small(tmp_path):
     checkpoint = run_demo_training(tmp_path, episodes=4, heldout=2, env_kwargs={"max_steps": 48},
                                    vae_config=configs / "vae_tiny.yaml", world_model_config=configs / "world_model_tiny.yaml")
     assert checkpoint.is_file() and (tmp_path / "evaluation.md").is_file()
+
+
+def test_demo_training_finds_its_configs():
+    from tv2tv_world.cli.demo_training import CONFIGS
+
+    assert (CONFIGS / "vae.yaml").is_file() and (CONFIGS / "world_model.yaml").is_file()

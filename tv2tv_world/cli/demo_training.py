@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "demo"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "demo"  # the repository's configs/demo
 GAME = "tv2tv_world/Forage-v0"
 
 

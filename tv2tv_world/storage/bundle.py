@@ -22,7 +22,7 @@ import torch
 from tv2tv_world.storage.atomic_file import atomic_path
 from tv2tv_world.storage.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint
 
-BUNDLED_DIR = Path(__file__).parent / "bundled"
+BUNDLED_DIR = Path(__file__).parents[1] / "bundled"  # tv2tv_world/bundled
 QUANTIZE_MIN_ELEMENTS = 4096  # smaller tensors (norms, biases, small convs) stay fp16
 END_HEAD_KIND = "end_head"
 
