@@ -197,7 +197,11 @@ def test_restarted_stream_behaves_like_a_fresh_rollout_and_others_are_untouched(
         sampler.step(ctx, texts, latents=chunks[k])
         sampler.step(reference, texts, latents=chunks[k])
     sampler.step(ctx, texts, latents=chunks[5], active=[True, False, True])
+    patchify = model.transformer.patchify
+    assert torch.equal(ctx.last_chunk[1], patchify(chunks[4, 1]))  # a skipping stream keeps the chunk a refiner reads
     ctx.restart_streams([1], sampler.start(fresh_anchor))
+    assert torch.equal(ctx.last_chunk[1], patchify(fresh_anchor[0]))
+    assert torch.equal(ctx.last_chunk[[0, 2]], patchify(chunks[5, [0, 2]]))
     sampler.step(reference, texts, latents=chunks[5])
     after = sampler.step(ctx, texts, latents=chunks[6]).reward
     expected = sampler.step(reference, texts, latents=chunks[6]).reward
