@@ -3,6 +3,8 @@
 Loss = text cross-entropy + flow_weight * rectified-flow velocity MSE on the noisy chunks
 + reward_weight * (reward MSE + termination BCE). Rectified flow: x_t = t x_1 + (1 - t) x_0
 with x_1 the clean latent and x_0 ~ N(0, I); the model predicts the velocity x_1 - x_0.
+Where the model has a refiner (`chunk_refiner`, `MoTConfig.refiner_channels`), that velocity is
+the transformer's, corrected on each chunk's latent grid from the chunk before.
 The reward and termination heads read step k's BOF token, which has seen the context and
 step k's text but not yet its chunk: they judge what the action will bring *before* the frames
 are drawn (as MuZero's reward from state and action), so a planner's scores do not hinge on how
