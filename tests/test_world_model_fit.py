@@ -169,6 +169,30 @@ def test_evaluate_says_when_the_real_game_does_not_replay_its_windows(tiny_world
     assert "The real game did not replay the windows" in out.with_suffix(".md").read_text()
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("env_id", "tv2tv_world/PixelGame-v0", "holds tv2tv_world/PixelGame-v0 episodes; the model was trained on"),
+    ("frame_size", [96, 96], "holds frames of (96, 96) px; the model's tokenizer reads 64 x 64"),
+    ("action_repeat", 2, "holds 2 frames per decision; the model's chunks have 4"),
+    ("horizon", 40, "no held-out episode has 40 decisions; lower --horizon"),
+])
+def test_evaluate_names_data_that_does_not_fit_the_model_and_writes_nothing(
+        tiny_world_model, tiny_dataset, tmp_path, capsys, field, value, message):
+    import shutil
+
+    data = Path(shutil.copytree(tiny_dataset, tmp_path / "data"))
+    horizon = value if field == "horizon" else 4
+    if field != "horizon":
+        manifest = json.loads((data / "manifest.json").read_text())
+        manifest[field] = value
+        (data / "manifest.json").write_text(json.dumps(manifest))
+    out = tmp_path / "eval" / "r.json"
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--checkpoint", str(tiny_world_model), "--data", str(data), "--out", str(out),
+              "--horizon", str(horizon), "--windows", "2", "--flow-steps", "1", "--probe-steps", "2"])
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "eval").exists()
+
+
 def test_evaluate_refuses_to_train_its_probe_on_the_episodes_it_scores(tiny_world_model, tiny_dataset, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", "--checkpoint", str(tiny_world_model), "--data", str(tiny_dataset), "--out",

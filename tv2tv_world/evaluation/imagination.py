@@ -125,8 +125,7 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
     began = time.perf_counter()
     manifest = Manifest.load(data_dir)
     action_texts = list(loaded.game["action_texts"]) if loaded.game else list(manifest.action_texts)
-    if loaded.game and loaded.game["env_id"] != manifest.env_id:
-        raise ValueError(f"{data_dir} holds {manifest.env_id} episodes; the model was trained on {loaded.game['env_id']}")
+    _check_data_fits(loaded, manifest, data_dir)
     repeat = manifest.action_repeat
     extra_probe_episodes = _probe_folder_episodes(probe_data, data_dir, manifest, loaded)
     episodes = [HeldOutEpisode(read_episode(Path(data_dir) / e["file"]), loaded) for e in manifest.episodes]
@@ -137,17 +136,17 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         raise ValueError(f"{data_dir}: evaluation needs at least 2 episodes (the action probe trains on half of them)")
     probe_episodes, episodes = episodes[: len(episodes) // 2], episodes[len(episodes) // 2 :]
     entries = manifest.episodes[len(manifest.episodes) // 2 :]
+    windows = windows_of(episodes, horizon, max_windows)
+    if not windows:
+        raise ValueError(f"{data_dir}: no held-out episode has {horizon} decisions; lower --horizon")
+    if loaded.text_mode == "prompt" and loaded.train_window and horizon > loaded.train_window:
+        raise ValueError(f"a prompt-mode model saw prompts of {loaded.train_window} actions; use --horizon <= {loaded.train_window}")
     palette = GamePalette.from_frames([held.episode.frames for held in probe_episodes[:8]])
     probe_episodes += extra_probe_episodes
     probe = train_probe(*_probe_data(probe_episodes), len(action_texts), probe_steps, seed=seed)
     test_x, test_y = _probe_data(episodes)
     probe_real_accuracy = float((predict_actions(probe, test_x) == test_y).float().mean())
 
-    windows = windows_of(episodes, horizon, max_windows)
-    if not windows:
-        raise ValueError(f"{data_dir}: no episode has {horizon} decisions; lower --horizon")
-    if loaded.text_mode == "prompt" and loaded.train_window and horizon > loaded.train_window:
-        raise ValueError(f"a prompt-mode model saw prompts of {loaded.train_window} actions; use --horizon <= {loaded.train_window}")
     context = min(horizon + 1, loaded.context_steps)
     sampler = Sampler(loaded.model, SamplerConfig(flow_steps=flow_steps, guidance=guidance, context_steps=context))
     rng = np.random.default_rng(seed)
@@ -267,6 +266,20 @@ def _probe_data(episodes: list[HeldOutEpisode]) -> tuple[torch.Tensor, torch.Ten
     """Probe inputs (n, 1 + r, 3, h, w) and recorded actions (n,) of every decision of `episodes`."""
     inputs = [probe_inputs(held.decoded[:-1, :, -1], held.decoded[1:]) for held in episodes]  # frame before, chunk
     return torch.cat(inputs), torch.cat([torch.from_numpy(held.episode.actions) for held in episodes])
+
+
+def _check_data_fits(loaded: LoadedWorldModel, manifest: Manifest, data_dir: str | Path) -> None:
+    """Raise a ValueError naming the mismatch when `data_dir` holds another game, frame size or chunk
+    length than the world model (and its tokenizer) were trained on."""
+    if loaded.game and loaded.game["env_id"] != manifest.env_id:
+        raise ValueError(f"{data_dir} holds {manifest.env_id} episodes; the model was trained on {loaded.game['env_id']}")
+    cfg = loaded.vae.cfg
+    if tuple(manifest.frame_size) != (cfg.frame_size, cfg.frame_size):
+        raise ValueError(f"{data_dir} holds frames of {tuple(manifest.frame_size)} px; the model's tokenizer reads "
+                         f"{cfg.frame_size} x {cfg.frame_size}")
+    if manifest.action_repeat != cfg.temporal_compression:
+        raise ValueError(f"{data_dir} holds {manifest.action_repeat} frames per decision; the model's chunks have "
+                         f"{cfg.temporal_compression}")
 
 
 def _probe_folder_episodes(folders: Sequence[str | Path], data_dir: str | Path, manifest: Manifest,
