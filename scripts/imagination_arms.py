@@ -140,7 +140,7 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/arms"))
     parser.add_argument("--out", type=Path, required=True, help="the Markdown table; the JSON goes beside it")
     args = parser.parse_args()
-    from tv2tv_world.evaluation.bench import device_name
+    from tv2tv_world.training.training_record import device_name
     from tv2tv_world.storage.atomic_file import write_json, write_text
 
     rows = [run_arm(name, args.minutes, args.runs) for name in args.arms]

@@ -97,6 +97,7 @@ def _bundle(args: argparse.Namespace) -> None:
                                           check_evaluation)
     from tv2tv_world.storage.atomic_file import write_json
     from tv2tv_world.storage.bundle import BUNDLED_DIR, write_bundle, write_end_head_bundle
+    from tv2tv_world.training.training_record import record_of_path, summary
 
     out = BUNDLED_DIR / f"{args.name}.pt"
     if args.end_head_on:
@@ -106,11 +107,12 @@ def _bundle(args: argparse.Namespace) -> None:
         record = {"source": str(args.checkpoint), "base": args.end_head_on, "check_data": END_HEAD_CHECK_DATA,
                   "check": check}
     else:
-        path = write_bundle(args.checkpoint, out)
+        training = record_of_path(args.checkpoint)
+        path = write_bundle(args.checkpoint, out, training=training)
         with tempfile.TemporaryDirectory() as folder:
             check = check_evaluation(path, folder)
-        record = {"source": str(args.checkpoint), "check_data": CHECK_DATA, "check_evaluation": CHECK_EVALUATION,
-                  "check": check}
+        record = {"source": str(args.checkpoint), "training": summary(training), "check_data": CHECK_DATA,
+                  "check_evaluation": CHECK_EVALUATION, "check": check}
     write_json(path.with_suffix(".json"), record)
     print(f"bundled {args.checkpoint} as {path} ({path.stat().st_size / 2**20:.1f} MB); check: {json.dumps(check)}")
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import multiprocessing
-import platform
 import resource
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ import torch
 from tv2tv_world.envs.imagination import ImaginationEnv, make_real_env
 from tv2tv_world.envs.imagination_vector import ImaginationVectorEnv
 from tv2tv_world.training.precision import auto_precision
+from tv2tv_world.training.training_record import device_name
 from tv2tv_world.world_model.loading import LoadedWorldModel, load_world_model
 from tv2tv_world.world_model.sampler import Sampler, SamplerConfig
 
@@ -197,18 +197,6 @@ def training_speed(loaded: LoadedWorldModel, precision: str, batch: int = 8, win
     achieved = counter.get_total_flops() / seconds
     return {"step_s": seconds, "tokens_per_s": tokens / seconds, "achieved_flops": achieved, "matmul_peak_flops": peak,
             "fraction_of_peak": achieved / peak}
-
-
-def device_name(device: str) -> str:
-    """What runs the model: the GPU's name, or the CPU's architecture and (where known) model."""
-    if torch.device(device).type == "cuda":
-        return torch.cuda.get_device_name(torch.device(device))
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        model = platform.processor()
-    return f"{platform.machine()} {model}".strip()
 
 
 def run_bench(checkpoint: str | Path, quick: bool = False, device: str = "cpu") -> dict:

@@ -59,8 +59,10 @@ def dequantize(checkpoint: dict) -> dict:
     return checkpoint
 
 
-def write_bundle(checkpoint_path: str | Path, out: str | Path, extra: dict | None = None) -> Path:
-    """Write the sampling-only, int8/fp16 copy of a world-model checkpoint to `out` (atomically)."""
+def write_bundle(checkpoint_path: str | Path, out: str | Path, extra: dict | None = None,
+                 training: dict | None = None) -> Path:
+    """Write the sampling-only, int8/fp16 copy of a world-model checkpoint to `out` (atomically); `training`, when
+    given, is the training record it carries (`training.training_record`) in place of the checkpoint's own."""
     checkpoint = load_checkpoint(checkpoint_path, kind="world_model")
     state, scales = {}, {}
     for name, value in checkpoint["state_dict"].items():
@@ -70,6 +72,8 @@ def write_bundle(checkpoint_path: str | Path, out: str | Path, extra: dict | Non
         else:
             state[name] = value.half() if value.is_floating_point() else value
     meta = dict(checkpoint["tv2tv"])
+    if training is not None:
+        meta["training"] = training
     if "latent_end_head" in meta:  # the end head travels in fp16 (loaded back into fp32 weights)
         meta["latent_end_head"] = _half_head(meta["latent_end_head"])
     bundle = {

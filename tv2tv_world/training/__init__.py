@@ -1,4 +1,5 @@
-"""What every `tv2tv fit` run shares: the learning-rate schedule, precision, metrics on stdout, videos in TensorBoard.
+"""What every `tv2tv fit` run shares: the learning-rate schedule, precision, metrics on stdout, videos in TensorBoard,
+the record of what training cost and where it ran.
 
-Imports nothing else of the project.
+Imports only `storage` of the project.
 """

@@ -19,6 +19,7 @@ from tv2tv_world.tokenizer.loading import load_tokenizer
 from tv2tv_world.tokenizer.module import check_data_fits_tokenizer, to_uint8, to_unit
 from tv2tv_world.training.lr_schedule import warmup_cosine
 from tv2tv_world.training.tensorboard_video import add_video
+from tv2tv_world.training.training_record import RunClock, record_of_path
 from tv2tv_world.world_model.loading import load_world_model
 from tv2tv_world.world_model.model import FlowConfig, WorldModel, step_text
 from tv2tv_world.world_model.mot import MoTConfig
@@ -71,6 +72,8 @@ class WorldModelModule(L.LightningModule):
         self.hparams.update(mot=asdict(mot), flow=asdict(flow))  # plain data, for weights_only loading
         self.vae = vae.requires_grad_(False)
         self.model = WorldModel(mot, flow)
+        self._trained_before = None  # the warm start's training record (`training_record`)
+        self._clock = RunClock()
         if init_from is not None:
             self._warm_start(init_from)
 
@@ -92,6 +95,10 @@ class WorldModelModule(L.LightningModule):
         except RuntimeError as err:
             raise ValueError(f"init_from {init_from!r} does not fit this run's model (mot sizes, "
                              f"flow.termination_token): {str(err).splitlines()[1].strip()}") from None
+        self._trained_before = record_of_path(init_from)
+
+    def on_train_start(self) -> None:
+        self._clock.start()
 
     def on_fit_start(self) -> None:
         datamodule = self.trainer.datamodule
@@ -182,6 +189,9 @@ class WorldModelModule(L.LightningModule):
             "mot_config": self.hparams.mot, "flow_config": self.hparams.flow,
             "tokenizer": self.model.tokenizer.to_dict(), "game": game, "text_mode": self.hparams.text_mode,
         }
+        if self._trainer is not None:
+            checkpoint["tv2tv"]["training"] = self._clock.record(self.trainer, self._trained_before)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         check_kind(checkpoint, self.CHECKPOINT_KIND)
+        self._clock.resume(checkpoint)
