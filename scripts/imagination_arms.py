@@ -40,7 +40,7 @@ ARMS = {
     "continued_change_weight": (["--config", "configs/world_model/continue.yaml",
                                  "--model.init_args.flow.change_weight=4.0"],
                                 "the bundled `forage` continued with the change-weighted flow loss"),
-    "continued_refiner": (["--config", "configs/world_model/continue.yaml", "--model.init_args.mot.refiner_channels=64"],
+    "continued_refiner": (["--config", "configs/world_model/continue.yaml", "--config", "configs/world_model/refiner.yaml"],
                           "the bundled `forage` continued with a convolutional velocity refiner (64 channels, "
                           "zero start) that sees the chunk before"),
     "continued_context_noise": (["--config", "configs/world_model/continue.yaml",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+
 from tv2tv_world.storage.bundle import resolve_checkpoint
 from tv2tv_world.storage.checkpoint import CheckpointError, load_checkpoint
 
