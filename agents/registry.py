@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 
+from tv2tv_world.agents.boxing_scripted import BoxingScripted
 from tv2tv_world.agents.forage_scripted import ForageScripted
 from tv2tv_world.agents.paddle_scripted import PaddleScripted
 from tv2tv_world.agents.policy import Policy
@@ -28,7 +29,9 @@ def make_policy(name: str, env: gym.Env, seed: int | None = None) -> Policy:
     epsilon = {"epsilon": EXPLORE_EPSILON} if name == "explore" else {}
     if isinstance(env.unwrapped, ForageEnv):
         return ForageScripted(env, seed, **epsilon)
-    try:
-        return PaddleScripted(env, seed, **epsilon)
-    except TypeError:
-        raise ValueError(f"no scripted player for {env.spec.id if env.spec else env}; use --policy random") from None
+    for player in (PaddleScripted, BoxingScripted):
+        try:
+            return player(env, seed, **epsilon)
+        except TypeError:
+            continue
+    raise ValueError(f"no scripted player for {env.spec.id if env.spec else env}; use --policy random")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 _WORDS = {"UP": "up", "DOWN": "down", "LEFT": "left", "RIGHT": "right"}
+IDLE_TEXTS = ("wait", "do nothing", "noop")  # the texts of an action that leaves the game alone
 
 
 def meaning_to_text(meaning: str) -> str:
@@ -21,6 +22,11 @@ def meaning_to_text(meaning: str) -> str:
         name = name[len(word):]
     move = f"move {' '.join(directions)}" if directions else ""
     return " and ".join(part for part in (move, "fire" if fire else "") if part)
+
+
+def idle_action(action_texts: tuple[str, ...] | list[str]) -> int:
+    """The action that leaves the game alone: "wait" / "do nothing" if the game has one, else action 0."""
+    return next((i for i, t in enumerate(action_texts) if t in IDLE_TEXTS), 0)
 
 
 def action_of_text(text: str, action_texts: tuple[str, ...] | list[str]) -> int | None:

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from tv2tv_world.envs.action_text import meaning_to_text
+from tv2tv_world.envs.action_text import idle_action, meaning_to_text
 from tv2tv_world.envs.human_window import HumanWindow
 from tv2tv_world.envs.resize import area_resize
 
@@ -48,7 +48,9 @@ class PixelGame(gym.Env):
 
     ## Rewards, starting state, episode end
     Those of the wrapped game; with `action_repeat` k each step plays the action k times
-    and sums the rewards; truncated after `max_steps` steps when given.
+    and sums the rewards; truncated after `max_steps` steps when given. With `noop_max` n,
+    `reset` first plays a random 1..n steps of the idle action (drawn from the reset's seed),
+    the Atari protocol's varied starts for games that are otherwise deterministic.
 
     ## Arguments
     - `game`: a Gymnasium id (`"ALE/Breakout-v5"`) or an env instance.
@@ -56,6 +58,8 @@ class PixelGame(gym.Env):
     - `action_texts`: a sequence of n texts or a mapping {action: text} overriding some.
     - `action_repeat`: times each action is played per step (default 1).
     - `max_steps`: steps before truncation (default: the game's own limit only).
+    - `noop_max`: most idle steps played at reset (default 0: none).
+    - `fps`: frames per second of the game (default: the wrapped game's `render_fps`, else 15).
     - `render_mode`: `"rgb_array"` or `"human"`.
     - any other keyword goes to `gymnasium.make(game, ...)`.
 
@@ -71,6 +75,8 @@ class PixelGame(gym.Env):
         action_texts: Sequence[str] | Mapping[int, str] | None = None,
         action_repeat: int = 1,
         max_steps: int | None = None,
+        noop_max: int = 0,
+        fps: float | None = None,
         render_mode: str | None = None,
         **make_kwargs,
     ):
@@ -80,6 +86,10 @@ class PixelGame(gym.Env):
             raise ValueError(f"size must be an int >= 8, got {size!r}")
         if not isinstance(action_repeat, int) or action_repeat < 1:
             raise ValueError(f"action_repeat must be an int >= 1, got {action_repeat!r}")
+        if not isinstance(noop_max, int) or noop_max < 0:
+            raise ValueError(f"noop_max must be an int >= 0, got {noop_max!r}")
+        if fps is not None and not (isinstance(fps, (int, float)) and fps > 0):
+            raise ValueError(f"fps must be a positive number or None, got {fps!r}")
         inner = _make_inner(game, **make_kwargs) if isinstance(game, str) else game
         name = game if isinstance(game, str) else type(game.unwrapped).__name__
         if not isinstance(inner.action_space, spaces.Discrete):
@@ -97,12 +107,13 @@ class PixelGame(gym.Env):
             raise ValueError(f"{name} has no pixel frames: neither RGB observations nor an rgb_array render mode")
 
         self.game, self.game_name = inner, name
-        self.size, self.action_repeat, self.max_steps = size, action_repeat, max_steps
+        self.size, self.action_repeat, self.max_steps, self.noop_max = size, action_repeat, max_steps, noop_max
         self.render_mode = render_mode
-        self.metadata = {**self.metadata, "render_fps": inner.metadata.get("render_fps") or 15}
+        self.metadata = {**self.metadata, "render_fps": fps or inner.metadata.get("render_fps") or 15}
         self.action_space = spaces.Discrete(int(inner.action_space.n))
         self.observation_space = spaces.Box(0, 255, (size, size, 3), np.uint8)
         self.action_texts = self._texts(action_texts)
+        self.idle_action = idle_action(self.action_texts)
         self._frame: np.ndarray | None = None
         self._raw: np.ndarray | None = None
         self._steps, self._done = 0, False
@@ -141,6 +152,11 @@ class PixelGame(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         observation, info = self.game.reset(seed=seed, options=options)
+        if self.noop_max:
+            for _ in range(int(self.np_random.integers(1, self.noop_max + 1))):
+                observation, _, terminated, truncated, info = self.game.step(self.idle_action)
+                if terminated or truncated:
+                    observation, info = self.game.reset(options=options)
         self._steps, self._done = 0, False
         return self._observe(observation), info
 

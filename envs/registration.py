@@ -20,6 +20,13 @@ GAMES: dict[str, tuple[str, dict]] = {
             "action_texts": ("do nothing", "fire", "move up", "move down", "move up and fire", "move down and fire"),
         },
     ),
+    # The Atari 100k protocol (as DIAMOND and IRIS play it): every emulator frame kept, no sticky actions,
+    # 1-30 idle frames at reset, 108,000 frames at most, ALE's minimal action set; the Atari runs at 60
+    # frames/s. `tv2tv collect` holds each decision for 4 frames: frame skip 4.
+    "Boxing-v0": (
+        "tv2tv_world.envs.pixel_game:PixelGame",
+        {"game": "ALE/Boxing-v5", "frameskip": 1, "noop_max": 30, "max_steps": 108_000, "fps": 60},
+    ),
 }
 
 

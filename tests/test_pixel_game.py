@@ -210,6 +210,24 @@ def test_max_steps_truncates_counting_outer_steps():
     assert env.step(0)[3] is False  # reset starts the count again
 
 
+def test_noop_starts_play_a_seeded_number_of_idle_steps():
+    env = PixelGame(CountingGame(), size=8, noop_max=30)
+    starts = {}
+    for seed in range(12):
+        obs, _ = env.reset(seed=seed)
+        starts[seed] = int(obs[0, 0, 0])  # the counting game's frame shows its steps played
+        assert (env.reset(seed=seed)[0] == obs).all()  # the same seed, the same start
+    assert all(1 <= t <= 30 for t in starts.values()) and len(set(starts.values())) > 3
+    assert env.step(0)[3] is False and env._steps == 1  # idle steps count neither as steps nor to max_steps
+
+
+def test_noop_starts_restart_a_game_that_ends_during_them():
+    env = PixelGame(CountingGame(length=2), size=8, noop_max=30)
+    for seed in range(8):
+        obs, _ = env.reset(seed=seed)
+        assert obs[0, 0, 0] < 2  # never the frame of an ended game
+
+
 def test_step_before_reset_and_invalid_actions_raise():
     env = PixelGame(CountingGame())
     with pytest.raises(RuntimeError, match="reset"):
@@ -252,6 +270,8 @@ def test_get_state_before_reset_raises_runtime_error():
         ({"size": 4}, "size must be an int >= 8, got 4"),
         ({"action_repeat": 0}, "action_repeat must be an int >= 1, got 0"),
         ({"render_mode": "ansi"}, "render_mode must be one of .* got 'ansi'"),
+        ({"noop_max": -1}, "noop_max must be an int >= 0, got -1"),
+        ({"fps": 0}, "fps must be a positive number or None, got 0"),
     ],
 )
 def test_bad_constructor_arguments_raise_value_error(kwargs, message):

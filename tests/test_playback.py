@@ -7,8 +7,9 @@ import pygame
 import pytest
 
 from tv2tv_world.cli.main import main
+from tv2tv_world.envs.action_text import idle_action
 from tv2tv_world.envs.imagination import ImaginationEnv, make_real_env
-from tv2tv_world.play.key_map import idle_action, key_bindings
+from tv2tv_world.play.key_map import key_bindings
 from tv2tv_world.play.player import FramePacer, Player, ReplayPlayer
 from tv2tv_world.play.rollout_file import Rollout, RolloutFileError
 from tv2tv_world.play.session import PlaySession

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tv2tv_world.envs.action_text import IDLE_TEXTS
+
 # (key names as pygame spells them, the words an action text must hold)
 _BINDINGS = (
     (("up", "w"), {"up"}),
@@ -10,7 +12,6 @@ _BINDINGS = (
     (("right", "d"), {"right"}),
     (("space",), {"fire"}),
 )
-_IDLE = ("wait", "do nothing", "noop")
 
 
 def key_bindings(action_texts: tuple[str, ...] | list[str]) -> dict[str, int]:
@@ -24,12 +25,8 @@ def key_bindings(action_texts: tuple[str, ...] | list[str]) -> dict[str, int]:
                 bindings.update({key: action for key in keys})
     digit = 1
     for action, text in enumerate(action_texts):
-        if action not in bindings.values() and text not in _IDLE and digit <= 9:
+        if action not in bindings.values() and text not in IDLE_TEXTS and digit <= 9:
             bindings[str(digit)] = action
             digit += 1
     return bindings
 
-
-def idle_action(action_texts: tuple[str, ...] | list[str]) -> int:
-    """The action played when no key is pressed: "wait" / "do nothing" if the game has one, else action 0."""
-    return next((i for i, t in enumerate(action_texts) if t in _IDLE), 0)

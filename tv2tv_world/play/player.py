@@ -11,7 +11,8 @@ from collections import deque
 
 import numpy as np
 
-from tv2tv_world.play.key_map import idle_action, key_bindings
+from tv2tv_world.envs.action_text import idle_action
+from tv2tv_world.play.key_map import key_bindings
 from tv2tv_world.play.rollout_file import Rollout
 from tv2tv_world.play.session import LogLine, PlaySession
 from tv2tv_world.play.video_recorder import VideoRecorder

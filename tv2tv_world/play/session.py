@@ -11,9 +11,8 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from tv2tv_world.envs.action_text import action_of_text
+from tv2tv_world.envs.action_text import action_of_text, idle_action
 from tv2tv_world.envs.imagination import ImaginationEnv
-from tv2tv_world.play.key_map import idle_action
 from tv2tv_world.play.rollout_file import Rollout
 
 
