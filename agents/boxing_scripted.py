@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
 import numpy as np
 
-from tv2tv_world.agents.policy import Decision
-from tv2tv_world.envs.pixel_game import PixelGame
+from tv2tv_world.agents.ale_scripted import AleScripted
 
 # ALE's 210x160 Boxing screen: our boxer is white, the opponent black, both inside the ring's rows;
 # columns left of 8 are the black border every Atari frame has.
@@ -25,42 +23,25 @@ def _centre(frame: np.ndarray, colour) -> np.ndarray | None:
     return np.array([ys.mean() + RING_ROWS.start, xs.mean() + RING_COLS.start])
 
 
-class BoxingScripted:
+class BoxingScripted(AleScripted):
     """Moves to a glove's reach of the opponent (beside it, one glove's height off) and fires there.
 
-    Over a two-minute round it out-boxes the random player by tens of points (see the test);
-    `epsilon` is the share of decisions that are random actions instead.
+    Over 50 s of a round it out-boxes the random player (see the test); `epsilon` is the share of
+    decisions that are random actions instead.
     """
 
-    def __init__(self, env: gym.Env, seed: int | None = None, epsilon: float = 0.1):
-        game = env.unwrapped
-        if not isinstance(game, PixelGame) or game.game_name != "ALE/Boxing-v5":
-            raise TypeError("BoxingScripted plays ALE/Boxing-v5 through PixelGame")
-        meanings = game.game.unwrapped.get_action_meanings()
-        self.actions = {name: i for i, name in enumerate(meanings)}
-        self.game, self.epsilon = game, epsilon
-        self.reset(seed)
+    games = ("ALE/Boxing-v5",)
 
-    def reset(self, seed: int | None = None) -> None:
-        self.rng = np.random.default_rng(seed)
-        self.intent: str | None = None
-
-    def act(self, observation: np.ndarray) -> Decision:
-        frame = self.game.raw_frame()
+    def choose(self, frame: np.ndarray) -> tuple[str, int]:
+        actions = self.game.game.unwrapped.get_action_meanings()
         me, them = _centre(frame, WHITE), _centre(frame, BLACK)
         if me is None or them is None:
-            intent, action = "wait", self.actions["NOOP"]
-        else:
-            d_row, d_col = them - me
-            gap_col = d_col - np.sign(d_col or 1) * REACH_COLS  # to the spot beside the opponent
-            gap_row = d_row - np.sign(d_row or 1) * REACH_ROWS  # one glove's height off its centre
-            vertical = "UP" if gap_row < -2 else "DOWN" if gap_row > 2 else ""
-            horizontal = "RIGHT" if gap_col > 2 else "LEFT" if gap_col < -2 else ""
-            in_reach = abs(abs(d_row) - REACH_ROWS) < 7 and abs(d_col) < REACH_COLS + 8
-            intent = "punch the opponent" if in_reach else "close in on the opponent"
-            name = vertical + horizontal + ("FIRE" if in_reach else "")
-            action = self.actions[name or "NOOP"]
-        if self.rng.random() < self.epsilon:
-            action = int(self.rng.integers(self.game.action_space.n))
-        said, self.intent = (intent if intent != self.intent else None), intent
-        return Decision(action, said)
+            return "wait", actions.index("NOOP")
+        d_row, d_col = them - me
+        gap_col = d_col - np.sign(d_col or 1) * REACH_COLS  # to the spot beside the opponent
+        gap_row = d_row - np.sign(d_row or 1) * REACH_ROWS  # one glove's height off its centre
+        vertical = "UP" if gap_row < -2 else "DOWN" if gap_row > 2 else ""
+        horizontal = "RIGHT" if gap_col > 2 else "LEFT" if gap_col < -2 else ""
+        in_reach = abs(abs(d_row) - REACH_ROWS) < 7 and abs(d_col) < REACH_COLS + 8
+        name = vertical + horizontal + ("FIRE" if in_reach else "")
+        return ("punch the opponent" if in_reach else "close in on the opponent"), actions.index(name or "NOOP")
