@@ -34,6 +34,13 @@ def test_a_checkpoint_from_before_records_is_read_from_lightnings_timer_and_its_
     assert record_of({}) is None
 
 
+def test_an_old_checkpoint_warm_started_from_a_bundled_name_does_not_read_todays_bundle():
+    old = {"callbacks": {"Timer": {"time_elapsed": {"train": 100.0}}}, "global_step": 5,
+           "hyper_parameters": {"init_from": "forage"}}
+    assert record_of_path("forage")["seconds"] is not None  # the bundle the name loads today: another model
+    assert record_of(old)["before"] == record_of({}, unknown_source="forage")
+
+
 def test_fit_records_its_time_and_machine_a_warm_start_chains_and_a_resume_adds_up(
         tiny_world_model, encoded, tiny_dataset, tmp_path):
     first = load_checkpoint(tiny_world_model, "world_model")["tv2tv"]["training"]

@@ -70,8 +70,14 @@ def record_of(checkpoint: dict, unknown_source: str | None = None) -> dict | Non
         return None if unknown_source is None else {"seconds": None, "steps": None, "machine": None,
                                                     "precision": None, "before": None, "source": unknown_source}
     source = checkpoint.get("hyper_parameters", {}).get("init_from")
+    if source is None:
+        before = None
+    elif Path(source).is_file():
+        before = record_of_path(source)
+    else:  # a bundled name, or a file gone: what it named then is not known now (bundles get replaced)
+        before = record_of({}, unknown_source=str(source))
     return {"seconds": round(timer["time_elapsed"].get("train", 0.0), 1), "steps": checkpoint.get("global_step"),
-            "machine": None, "precision": None, "before": None if source is None else record_of_path(source)}
+            "machine": None, "precision": None, "before": before}
 
 
 def record_of_path(source: str | Path) -> dict | None:
