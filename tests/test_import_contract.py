@@ -16,7 +16,8 @@ ROOT = Path(__file__).parents[1]
 PACKAGES = {"tv2tv_world": ROOT / "tv2tv_world", "tv2tv_world.envs": ROOT / "envs",
             "tv2tv_world.agents": ROOT / "agents"}
 # lowest first; a module belongs to the layer of the longest prefix that names it
-GAME_AGENTS = [f"tv2tv_world.agents.{m}" for m in ("policy", "random_policy", "forage_scripted", "paddle_scripted",
+GAME_AGENTS = [f"tv2tv_world.agents.{m}" for m in ("policy", "random_policy", "forage_scripted", "ale_scripted",
+                                                   "paddle_scripted", "boxing_scripted",
                                                    "registry", "real_game_agent")]
 LAYERS = [
     ["tv2tv_world.storage"],
