@@ -1,4 +1,4 @@
-"""A scripted Boxing player that closes in beside the opponent and punches at head height."""
+"""A scripted Boxing player that closes in beside the opponent and punches from a glove's reach."""
 
 from __future__ import annotations
 
