@@ -32,6 +32,17 @@ def test_palette_is_found_from_frames_with_the_background_first_and_the_player_a
     assert palette.moving == (2,)  # the player; the fruit and the wall never move
 
 
+def test_the_blends_along_a_resized_frames_edges_are_not_colours_of_the_game():
+    from tv2tv_world.envs.resize import area_resize
+
+    raw = np.empty((210, 160, 3), np.uint8)  # an ALE-sized screen, area-resized to 64x64 as PixelGame does
+    raw[:] = BACKGROUND
+    raw[50:96, 40:54] = PLAYER  # a 14x46 sprite: its edges land between the small frame's pixels
+    small = np.stack([area_resize(np.roll(raw, i, axis=1), 64, 64) for i in range(12)])
+    assert len(np.unique(small.reshape(-1, 3), axis=0)) > 2  # the blends are there
+    assert [tuple(c) for c in GamePalette.from_frames([small]).colours] == [BACKGROUND, PLAYER]
+
+
 def test_objects_are_the_regions_of_one_colour_with_their_centres(palette):
     found = palette.objects(scene()[None])[0]
     assert sorted(found) == sorted([(1, 31.5, 31.5), (2, 12.5, 12.5), (3, 41.5, 41.5)])

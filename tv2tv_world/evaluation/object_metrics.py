@@ -1,8 +1,10 @@
 """What a player sees: the game's objects, found in a frame and matched against the real one.
 
 A game drawn in pixel art (Forage, ALE games) uses few exact colours. `GamePalette.from_frames`
-finds them from real frames: every exact colour that covers at least `min_share` of the pixels,
-most common first; the most common is the background. A frame (real, reconstructed or imagined)
+finds them from real frames: every exact colour that fills 2x2 blocks of pixels on at least
+`min_share` of the frames' area, most common first; the most common is the background. Counting
+only filled blocks leaves out the blends a resized frame has along edges (ALE's 210x160 screens
+area-resized to 64x64: 81 colours cover 2e-4 of Boxing's pixels, 5 fill its blocks). A frame (real, reconstructed or imagined)
 is read by snapping each pixel to the nearest palette colour when it lies within `tolerance`
 (Euclidean RGB distance, 0-255 units) and to no colour otherwise. An *object* is a 4-connected
 region of one non-background colour with at least `min_pixels` pixels, described by its colour
@@ -48,10 +50,16 @@ class GamePalette:
                 raise ValueError(f"frames must be (t, h, w, 3) uint8, got {clip.shape} {clip.dtype}")
         if not clips:
             raise ValueError("a game palette needs at least one clip of frames")
-        packed = np.concatenate([_pack(clip).ravel() for clip in clips])
-        values, counts = np.unique(packed, return_counts=True)
+        filled, area = [], 0
+        for clip in clips:
+            packed = _pack(clip)  # (t, h, w)
+            corner = packed[:, :-1, :-1]
+            block = (corner == packed[:, 1:, :-1]) & (corner == packed[:, :-1, 1:]) & (corner == packed[:, 1:, 1:])
+            filled.append(corner[block])
+            area += packed.size
+        values, counts = np.unique(np.concatenate(filled), return_counts=True)
         order = np.argsort(-counts, kind="stable")
-        colours = _unpack(values[order[counts[order] >= min_share * packed.size]])
+        colours = _unpack(values[order[counts[order] >= min_share * area]])
         palette = cls(colours, (), **options)
         return cls(colours, palette.moving_colours(clips, moving_share), **options)
 
