@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 
 from tv2tv_world.agents.ale_scripted import AleScripted
@@ -32,8 +34,13 @@ class BoxingScripted(AleScripted):
 
     games = ("ALE/Boxing-v5",)
 
+    @cached_property
+    def actions(self) -> list[str]:
+        """ALE's action names ("UPRIGHTFIRE"), in action order."""
+        return self.game.game.unwrapped.get_action_meanings()
+
     def choose(self, frame: np.ndarray) -> tuple[str, int]:
-        actions = self.game.game.unwrapped.get_action_meanings()
+        actions = self.actions
         me, them = _centre(frame, WHITE), _centre(frame, BLACK)
         if me is None or them is None:
             return "wait", actions.index("NOOP")

@@ -24,7 +24,8 @@ class PaddleScripted(AleScripted):
     games = ("ALE/Breakout-v5", "ALE/Pong-v5")
 
     def choose(self, frame: np.ndarray) -> tuple[str, int]:
-        if self.game.game_name == "ALE/Pong-v5":
+        pong = self.game.game_name == "ALE/Pong-v5"
+        if pong:
             ball = _pixels(frame, PONG_WHITE, slice(34, 194), slice(0, 140))
             paddle = _pixels(frame, PONG_GREEN, slice(34, 194), slice(140, 144))
             axis, toward_low, toward_high = 0, 2, 3  # rows; up, down
@@ -37,4 +38,4 @@ class PaddleScripted(AleScripted):
             return "launch the ball", 1
         gap = ball[:, axis].mean() - paddle[:, axis].mean()
         action = 0 if abs(gap) < 3 else (toward_high if gap > 0 else toward_low)
-        return ("return the ball" if self.game.game_name == "ALE/Pong-v5" else "follow the ball"), action
+        return ("return the ball" if pong else "follow the ball"), action

@@ -4,9 +4,10 @@ A game drawn in pixel art (Forage, ALE games) uses few exact colours. `GamePalet
 finds them from real frames: every exact colour that fills 2x2 blocks of pixels on at least
 `min_share` of the frames' area, most common first; the most common is the background. Counting
 only filled blocks leaves out the blends a resized frame has along edges (ALE's 210x160 screens
-area-resized to 64x64: 81 colours cover 2e-4 of Boxing's pixels, 5 fill its blocks). A frame (real, reconstructed or imagined)
-is read by snapping each pixel to the nearest palette colour when it lies within `tolerance`
-(Euclidean RGB distance, 0-255 units) and to no colour otherwise. An *object* is a 4-connected
+area-resized to 64x64: 81 colours cover 2e-4 of Boxing's pixels, 5 fill its blocks). A frame
+(real, reconstructed or imagined) is read by snapping each pixel to the nearest palette colour
+when it lies within `tolerance` (Euclidean RGB distance, 0-255 units) and to no colour otherwise.
+An *object* is a 4-connected
 region of one non-background colour with at least `min_pixels` pixels, described by its colour
 and the centre of its pixels. An object of the real frame is *kept* when the other frame has an
 object of the same colour whose centre lies within `max_shift` pixels (each object matched at
