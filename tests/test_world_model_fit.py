@@ -103,8 +103,13 @@ def test_warm_start_copies_a_world_models_weights_and_refuses_what_cannot_fit(ti
     assert all(torch.equal(refined[k], theirs[k]) for k in theirs)
     assert not refined["refiner.out.2.weight"].any()
     other_tokenizer = trained_vae / "version_0" / "checkpoints" / "last.ckpt"  # 4 steps: other weights
-    with pytest.raises(ValueError, match="was trained on tokenizer"):
+    with pytest.raises(ValueError, match="was trained on tokenizer .*init_other_tokenizer"):
         WorldModelModule(vae_checkpoint=str(other_tokenizer), mot=mot, init_from=str(tiny_world_model))
+    # another game's world model: its transformer is copied as a starting point, the tokenizer is this run's
+    crossed = WorldModelModule(vae_checkpoint=str(other_tokenizer), mot=mot, init_from=str(tiny_world_model),
+                               init_other_tokenizer=True)
+    assert all(torch.equal(crossed.model.state_dict()[k], theirs[k]) for k in theirs)
+    assert vae_fingerprint(crossed.vae) != vae_fingerprint(trained.vae)
 
 
 def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_dataset, random_forage, tmp_path):

@@ -46,7 +46,10 @@ class WorldModelModule(L.LightningModule):
         video_flow_steps: Euler steps of the real-vs-imagined videos logged at each validation.
         init_from: a world model (checkpoint path, or a bundled name such as "forage") whose weights
             start this run: a warm start with a fresh optimizer and schedule (`--ckpt_path` resumes a
-            run exactly instead). It must share this run's tokenizer and transformer sizes.
+            run exactly instead). It must share this run's transformer sizes, and its tokenizer unless
+            `init_other_tokenizer`.
+        init_other_tokenizer: let `init_from` come from a world model of another tokenizer (another
+            game's): its weights are then only a starting point, its latents meaning something else.
     """
 
     CHECKPOINT_KIND = "world_model"
@@ -55,7 +58,7 @@ class WorldModelModule(L.LightningModule):
     def __init__(self, vae_checkpoint: str, mot: MoTConfig | None = None, flow: FlowConfig | None = None,
                  lr: float = 3e-4, weight_decay: float = 0.01, warmup_steps: int = 200, text_mode: str = "per_step",
                  video_flow_steps: int = 8, init_from: str | None = None, head_lr_scale: float = 1.0,
-                 min_train_steps: int | None = None):
+                 min_train_steps: int | None = None, init_other_tokenizer: bool = False):
         super().__init__()
         if text_mode not in self.TEXT_MODES:
             raise ValueError(f"text_mode must be one of {self.TEXT_MODES}, got {text_mode!r}")
@@ -81,9 +84,9 @@ class WorldModelModule(L.LightningModule):
         """Copy the weights of the world model `init_from` into this one (clear errors when they cannot fit)."""
         loaded = load_world_model(init_from)
         theirs, ours = vae_fingerprint(loaded.vae), vae_fingerprint(self.vae)
-        if theirs != ours:
+        if theirs != ours and not self.hparams.init_other_tokenizer:
             raise ValueError(f"init_from {init_from!r} was trained on tokenizer {theirs}, but vae_checkpoint is tokenizer "
-                             f"{ours}: its latents mean something else")
+                             f"{ours}: its latents mean something else (init_other_tokenizer: true starts from it even so)")
         weights = loaded.model.state_dict()
         # a refiner this run adds starts at zero (`chunk_refiner`), so the warm start may leave it out
         added = {k for k in self.model.state_dict() if k.startswith("refiner.") and k not in weights}
