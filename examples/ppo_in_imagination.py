@@ -20,7 +20,7 @@ import numpy as np
 from tv2tv_world.agents.real_game_agent import PolicyAgent
 from tv2tv_world.agents.registry import make_policy
 from tv2tv_world.envs.imagination import make_real_env
-from tv2tv_world.evaluation.agent_comparison import paired_comparison
+from tv2tv_world.evaluation.agent_comparison import episode_returns, paired_comparison
 from tv2tv_world.evaluation.agent_scores import play_episodes
 from tv2tv_world.storage.atomic_file import write_json
 from tv2tv_world.world_model.loading import load_world_model
@@ -38,12 +38,6 @@ class SB3Agent:
     def act(self, observation: np.ndarray, info: dict) -> int:
         action, _ = self.model.predict(observation, deterministic=self.deterministic)
         return int(action)
-
-
-def games(summary: dict) -> dict[int, tuple[float, int]]:
-    """`play_episodes`' summary -> seed -> (return, decisions), as `paired_comparison` takes them."""
-    first = summary["seeds"][0]
-    return {first + i: (r, d) for i, (r, d) in enumerate(zip(summary["returns"], summary["decisions"]))}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -65,8 +59,8 @@ def main(argv: list[str] | None = None) -> dict:
     loaded = load_world_model(args.checkpoint)
     dream = gym.make("tv2tv_world/Imagination-v0", checkpoint=loaded, horizon=args.horizon, flow_steps=args.flow_steps)
     n_steps = min(256, args.steps)  # imagined decisions per PPO update
-    model = PPO("CnnPolicy", dream, n_steps=n_steps, batch_size=min(64, n_steps), n_epochs=4, learning_rate=3e-4, ent_coef=0.01,
-                seed=0, device="cpu", verbose=1)
+    model = PPO("CnnPolicy", dream, n_steps=n_steps, batch_size=min(64, n_steps), n_epochs=4, learning_rate=3e-4,
+                ent_coef=0.01, seed=0, device="cpu", verbose=1)
     model.learn(total_timesteps=args.steps)
     dream.close()
 
@@ -75,13 +69,14 @@ def main(argv: list[str] | None = None) -> dict:
               for name, agent in [("ppo_in_imagination", SB3Agent(model)),
                                   ("random", PolicyAgent(make_policy("random", real, seed=args.seed)))]}
     real.close()
-    comparison = paired_comparison(games(scores["random"]), games(scores["ppo_in_imagination"]), "ppo_in_imagination")
-    c = comparison
+    report = [{"agents": scores}]  # the shape of `tv2tv agent`'s reports
+    c = paired_comparison(episode_returns(report, "random"), episode_returns(report, "ppo_in_imagination"),
+                          "ppo_in_imagination")
     print(f"real game, {c['episodes']} paired seeds: PPO trained in imagination {c['new_mean']:.2f}, random "
           f"{c['base_mean']:.2f}; PPO - random {c['difference']:+.2f} +- {c['standard_error']:.2f} (standard error), "
           f"PPO won {c['wins']}, lost {c['losses']}, tied {c['ties']}")
     result = {"checkpoint": str(args.checkpoint), "imagined_steps": int(model.num_timesteps), "horizon": args.horizon,
-              "flow_steps": args.flow_steps, "scores": scores, "against_random": comparison}
+              "flow_steps": args.flow_steps, "scores": scores, "against_random": c}
     if args.out:
         write_json(args.out, result)
     return result
