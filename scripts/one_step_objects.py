@@ -4,7 +4,7 @@ Draws the first chunk after a real one for held-out windows (recorded actions, 8
 guidance 3) and prints: the latent error of the imagined chunk, on the cells that change from the
 chunk before and on the rest; the objects kept by the tokenizer and by the model; what the decoder
 keeps of the real latents under Gaussian noise of a few sizes (how sensitive it is to an error of
-that size); and per moving colour the real, imagined and matched objects.
+that size); and per moving colour the real, imagined and kept objects.
 
     python scripts/one_step_objects.py --checkpoint forage --data data/forage_heldout
 """
@@ -18,7 +18,7 @@ import torch
 
 from tv2tv_world.dataset.format import Manifest, read_episode
 from tv2tv_world.evaluation.imagination import HeldOutEpisode, windows_of
-from tv2tv_world.evaluation.object_metrics import GamePalette, ObjectCounts, frames_to_uint8, match_count
+from tv2tv_world.evaluation.object_metrics import GamePalette, ObjectCounts, frames_to_uint8
 from tv2tv_world.world_model.loading import load_world_model
 from tv2tv_world.world_model.model import step_text
 from tv2tv_world.world_model.sampler import Sampler, SamplerConfig
@@ -64,13 +64,13 @@ def main() -> None:
               f"{kept(real_latents + sigma * torch.randn(real_latents.shape, generator=noise))}")
     with torch.no_grad():
         imagined = frames_to_uint8(loaded.vae.decode(imagined_latents).clamp(-1, 1)[:, :, -1])
+    pairs = list(zip(palette.objects(real), palette.objects(imagined)))
+    matches = [palette.match(r, i) for r, i in pairs]
     for colour in palette.moving:
-        pairs = [([o for o in r if o[0] == colour], [o for o in i if o[0] == colour])
-                 for r, i in zip(palette.objects(real), palette.objects(imagined))]
-        matched = sum(match_count(r, i, palette.max_shift) for r, i in pairs)
-        print(f"colour {palette.colours[colour]}: real {sum(len(r) for r, _ in pairs)}, "
-              f"imagined {sum(len(i) for _, i in pairs)}, matched {matched}")
-
+        real_count = sum(int((r.colours == colour).sum()) for r, _ in pairs)
+        imagined_count = sum(int((i.colours == colour).sum()) for _, i in pairs)
+        kept = sum(int(k[r.colours == colour].sum()) for (r, _), (k, _) in zip(pairs, matches))
+        print(f"colour {palette.colours[colour]}: real {real_count}, imagined {imagined_count}, kept {kept}")
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,4 @@
-"""The object metric: a game's palette from its frames, objects found, matched by colour and place."""
+"""The object metric: a game's palette from its frames, objects found, matched by colour and pixel overlap."""
 
 import numpy as np
 import pytest
@@ -45,7 +45,9 @@ def test_the_blends_along_a_resized_frames_edges_are_not_colours_of_the_game():
 
 def test_objects_are_the_regions_of_one_colour_with_their_centres(palette):
     found = palette.objects(scene()[None])[0]
-    assert sorted(found) == sorted([(1, 31.5, 31.5), (2, 12.5, 12.5), (3, 41.5, 41.5)])
+    described = [(int(c), *map(float, centre)) for c, centre in zip(found.colours, found.centres)]
+    assert sorted(described) == sorted([(1, 31.5, 31.5), (2, 12.5, 12.5), (3, 41.5, 41.5)])
+    assert (found.regions >= 0).sum() == (64 * 64 - 60 * 60) + 36 + 16  # wall ring, player, fruit
 
 
 def test_a_frame_against_itself_scores_one(palette):
@@ -53,11 +55,32 @@ def test_a_frame_against_itself_scores_one(palette):
     assert object_f1(palette, frames, frames) == 1.0
 
 
-def test_a_shifted_object_is_a_miss_beyond_two_pixels_and_a_hit_within(palette):
+def test_a_shifted_object_is_kept_while_half_of_it_lies_within_a_pixel_of_its_place(palette):
     real = scene(player=(10, 10))[None]
     assert object_f1(palette, real, scene(player=(10, 12))[None]) == 1.0  # wall, player and fruit all kept
-    # moved 3 pixels: the wall and fruit match (2 of 3 objects each side), the player does not
-    assert object_f1(palette, real, scene(player=(10, 13))[None]) == pytest.approx(2 * 2 / 6)
+    assert object_f1(palette, real, scene(player=(10, 14))[None]) == 1.0  # 3 of the 6x6 player's 6 columns
+    # moved 5 pixels: 2 of its 6 columns within a pixel; the wall and fruit match (2 of 3 objects each side)
+    assert object_f1(palette, real, scene(player=(10, 15))[None]) == pytest.approx(2 * 2 / 6)
+
+
+def test_a_sprite_in_pieces_matches_the_same_sprite_drawn_joined(palette):
+    pieces = scene(player=None)
+    pieces[10:16, 10:13] = PLAYER  # the player's left half ...
+    pieces[10:16, 14:17] = PLAYER  # ... and its right half, a background column between them
+    joined = scene(player=(10, 10))
+    joined[10:16, 16] = PLAYER  # the same sprite, 7 columns wide, in one piece
+    assert len(palette.objects(pieces[None])[0]) == 4 and len(palette.objects(joined[None])[0]) == 3
+    assert object_f1(palette, pieces[None], joined[None]) == 1.0
+    assert object_f1(palette, joined[None], pieces[None]) == 1.0
+
+
+def test_a_smear_of_the_players_colour_keeps_no_player(palette):
+    smeared = scene(player=None)
+    smeared[4:24, 4:24] = PLAYER  # a 20x20 blot over where the 6x6 player is: mostly where no player is
+    counts = ObjectCounts()
+    counts.add(palette, scene(player=(10, 10))[None], smeared[None])
+    assert counts.moving_f1 == 0.0
+    assert counts.f1 == pytest.approx(2 * 2 / 6)
 
 
 def test_a_recoloured_object_is_a_miss(palette):
@@ -88,8 +111,19 @@ def test_regions_smaller_than_min_pixels_are_not_objects_and_diagonal_pixels_do_
     labels = np.zeros((1, 8, 8), np.int64)
     labels[0, 0, 0] = labels[0, 1, 1] = labels[0, 2, 2] = 1  # three diagonal pixels: three regions of 1
     labels[0, 5:7, 4:7] = 2  # one region of 6
-    assert find_objects(labels, min_pixels=6) == [[(2, 5.5, 5.0)]]
+    (found,) = find_objects(labels, min_pixels=6)
+    assert found.colours.tolist() == [2] and found.centres.tolist() == [[5.5, 5.0]]
+    assert (found.regions == 0).sum() == 6 and (found.regions >= 0).sum() == 6
     assert len(find_objects(labels, min_pixels=1)[0]) == 4
+
+
+def test_objects_are_found_frame_by_frame_in_a_batch():
+    labels = np.zeros((3, 8, 8), np.int64)
+    labels[0, 0:2, 0:3] = 1
+    labels[2, 0:2, 0:3] = labels[2, 5:7, 5:8] = 2  # the middle frame is empty
+    counts = [len(found) for found in find_objects(labels, min_pixels=6)]
+    assert counts == [1, 0, 2]
+    assert find_objects(labels, min_pixels=6)[2].regions.max() == 1
 
 
 def test_frames_to_uint8_reads_model_frames_in_minus_one_to_one():

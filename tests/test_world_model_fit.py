@@ -138,7 +138,8 @@ def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_datas
     for key in ("reward_auc", "reward_auc_real_chunks", "termination_auc", "termination_auc_real_chunks"):  # None: no event of that kind
         assert key in report and (report[key] is None or 0.0 <= report[key] <= 1.0), key
     for key in ("sprite_f1_by_horizon", "sprite_f1_moving_by_horizon", "sprite_f1_tokenizer_by_horizon",
-                "sprite_f1_moving_tokenizer_by_horizon", "sprite_f1_real_game_redrawn_by_horizon"):
+                "sprite_f1_moving_tokenizer_by_horizon", "sprite_f1_real_game_redrawn_by_horizon",
+                "sprite_f1_copy_last_by_horizon", "sprite_f1_moving_copy_last_by_horizon"):
         assert set(report[key]) == {"1", "4"} and all(0.0 <= v <= 1.0 for v in report[key].values()), key
     # Forage's palette from the data: the background first; the player and the hazards are the moving colours
     palette = report["object_palette"]
@@ -146,6 +147,7 @@ def test_evaluate_writes_a_report_with_every_metric(tiny_world_model, tiny_datas
     assert sorted(tuple(palette["colours"][i]) for i in palette["moving"]) == [(200, 60, 220), (245, 245, 245)]
     markdown = out.with_suffix(".md").read_text()
     assert "| object F1 |" in markdown and "| moving-object F1, tokenizer (ceiling) |" in markdown
+    assert "| moving-object F1, the last real frame held (floor) |" in markdown
     # rows real / imagined for 3 windows, columns horizons 1, 2, 4 (64 + 2 pixels each, scaled 3x)
     assert Image.open(tmp_path / "eval" / "report_frames.png").size == (3 * 3 * 66, 3 * 6 * 66)
     assert "| PSNR dB |" in markdown and "| counterfactual control |" in markdown

@@ -117,7 +117,9 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
     the real one, over all objects and over those of moving colours (`sprite_f1_moving_by_horizon`);
     the same for the real frames through the tokenizer (the ceiling) and, where the game replays, for
     the real game replayed with another random draw through the tokenizer (the ceiling where the game
-    itself is random). The game's palette is found from the probe's episodes.
+    itself is random), and for the anchor's last real frame held at every horizon (`..._copy_last_...`,
+    the floor: a model must beat a game that stands still). The game's palette is found from the
+    probe's episodes.
 
     probe_data: more folders of real episodes of the same game (never the evaluated one) for the
     probe to learn from, e.g. a random player's, whose actions are spread evenly.
@@ -154,7 +156,7 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
     ssim = torch.zeros(horizon)
     hits = {"control": [], "counterfactual": []}
     reference = RealGameReference(loaded, probe, manifest, horizon, palette)
-    objects = {key: [ObjectCounts() for _ in range(horizon)] for key in ("imagined", "tokenizer")}
+    objects = {key: [ObjectCounts() for _ in range(horizon)] for key in ("imagined", "tokenizer", "copy_last")}
     shown = [h for h in PICTURE_HORIZONS if h <= horizon]
     picture_real, picture_imagined = [], []
     reward_pred, reward_pred_real, reward_true, term_pred, term_pred_real, term_true = [], [], [], [], [], []
@@ -166,6 +168,7 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         intents = [episodes[e].episode.intents[s : s + horizon].tolist() for e, s in batch]
         real = torch.stack([episodes[e].real_chunk_frames(s, s + horizon, repeat) for e, s in batch])  # (b, H, 3, r, h, w)
         commanded = [[action_texts[a] for a in acts] for acts in recorded]
+        held_last = frames_to_uint8(torch.stack([episodes[e].real[s * repeat] for e, s in batch]))  # the anchor's last
 
         run = imagine(loaded, sampler, anchors, commanded, intents, seed + first)
         for h in range(horizon):
@@ -173,6 +176,7 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
             objects["imagined"][h].add(palette, real_last, frames_to_uint8(run["frames"][:, h, :, -1]))
             decoded = torch.stack([episodes[e].decoded[s + 1 + h, :, -1] for e, s in batch])
             objects["tokenizer"][h].add(palette, real_last, frames_to_uint8(decoded))
+            objects["copy_last"][h].add(palette, real_last, held_last)
         if not picture_real:
             picture_real = [frames_to_uint8(real[:PICTURE_WINDOWS, h - 1, :, -1]) for h in shown]
             picture_imagined = [frames_to_uint8(run["frames"][:PICTURE_WINDOWS, h - 1, :, -1]) for h in shown]
@@ -224,6 +228,8 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         "sprite_f1_moving_by_horizon": f1_by_horizon(objects["imagined"], "moving_f1"),
         "sprite_f1_tokenizer_by_horizon": f1_by_horizon(objects["tokenizer"], "f1"),
         "sprite_f1_moving_tokenizer_by_horizon": f1_by_horizon(objects["tokenizer"], "moving_f1"),
+        "sprite_f1_copy_last_by_horizon": f1_by_horizon(objects["copy_last"], "f1"),
+        "sprite_f1_moving_copy_last_by_horizon": f1_by_horizon(objects["copy_last"], "moving_f1"),
         "object_palette": palette.to_dict(),
         "reward_accuracy": reward_hits["imagined"],
         "reward_accuracy_real_chunks": reward_hits["real"],  # the same heads, the real chunks committed

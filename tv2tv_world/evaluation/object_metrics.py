@@ -7,12 +7,20 @@ only filled blocks leaves out the blends a resized frame has along edges (ALE's 
 area-resized to 64x64: 81 colours cover 2e-4 of Boxing's pixels, 5 fill its blocks). A frame
 (real, reconstructed or imagined) is read by snapping each pixel to the nearest palette colour
 when it lies within `tolerance` (Euclidean RGB distance, 0-255 units) and to no colour otherwise.
-An *object* is a 4-connected
-region of one non-background colour with at least `min_pixels` pixels, described by its colour
-and the centre of its pixels. An object of the real frame is *kept* when the other frame has an
-object of the same colour whose centre lies within `max_shift` pixels (each object matched at
-most once, nearest pairs first). Score: F1 = 2 matched / (real objects + other objects); two
-frames without objects score 1, one empty frame against any object 0.
+An *object* is a 4-connected region of one non-background colour with at least `min_pixels`
+pixels.
+
+Objects are matched by where their pixels are, not by their centres, so that a sprite drawn in
+pieces (a boxer and its gloves, a ship and its exhaust) still counts when the other frame joins
+or splits the pieces differently. A pixel is *covered* by a set of objects when one of them has a
+pixel of the same colour within `reach` pixels (Chebyshev distance). An object of the other frame
+is *true* when at least `share` of its pixels are covered by the real frame's objects; an object
+of the real frame is *kept* when at least `share` of its pixels are covered by the other frame's
+true objects. A smear of one colour over a wide area is therefore no object of the game, and
+keeps nothing; an object moved by more than about half its size, or drawn in another colour, is
+lost. Score: F1 = (kept real objects + true other objects) / (real objects + other objects),
+the F1 of recall and precision pooled over objects; two frames without objects score 1, one
+empty frame against any object 0.
 
 *Moving colours* are found from the data too: the colours whose objects, in consecutive real
 frames, are found at a new place (no object of that colour within half a pixel of its centre
@@ -33,6 +41,22 @@ NO_COLOUR = -1
 
 
 @dataclass(frozen=True)
+class FrameObjects:
+    """The objects of one frame."""
+
+    colours: np.ndarray  # (m,) int: palette index of each object, in order of its first pixel
+    centres: np.ndarray  # (m, 2) float: centre (y, x) of each object's pixels
+    regions: np.ndarray  # (h, w) int: the object a pixel belongs to, -1 for none
+
+    def __len__(self) -> int:
+        return len(self.colours)
+
+    def of_colours(self, colours) -> np.ndarray:
+        """(m,) bool: which objects have one of `colours`."""
+        return np.isin(self.colours, list(colours))
+
+
+@dataclass(frozen=True)
 class GamePalette:
     """The exact colours of a game, background first, and which of them belong to moving objects."""
 
@@ -40,7 +64,8 @@ class GamePalette:
     moving: tuple[int, ...] = ()  # indices into `colours` of the moving objects' colours
     tolerance: float = 80.0
     min_pixels: int = 6
-    max_shift: float = 2.0
+    reach: int = 1
+    share: float = 0.5
 
     @classmethod
     def from_frames(cls, clips: Sequence[np.ndarray], min_share: float = 2e-4, moving_share: float = 0.2,
@@ -71,10 +96,10 @@ class GamePalette:
         for clip in clips:
             objects = self.objects(clip)
             for before, after in zip(objects, objects[1:]):
-                for colour, y, x in after:
-                    same = [(y - y0) ** 2 + (x - x0) ** 2 for c0, y0, x0 in before if c0 == colour]
+                for colour, centre in zip(after.colours, after.centres):
+                    same = ((before.centres[before.colours == colour] - centre) ** 2).sum(-1)
                     seen[colour] += 1
-                    moved[colour] += not same or min(same) > 0.25
+                    moved[colour] += not len(same) or same.min() > 0.25
         share = moved / np.maximum(seen, 1)
         return tuple(int(c) for c in np.flatnonzero((share >= moving_share) & (seen > 0)))
 
@@ -84,19 +109,26 @@ class GamePalette:
         distance = np.sqrt(((pixels - self.colours.astype(np.float32)) ** 2).sum(-1))  # (..., h, w, k)
         return np.where(distance.min(-1) <= self.tolerance, distance.argmin(-1), NO_COLOUR)
 
-    def objects(self, frames: np.ndarray) -> list[list[tuple[int, float, float]]]:
-        """Frames (n, h, w, 3) uint8 -> per frame its objects as (colour, centre y, centre x)."""
+    def objects(self, frames: np.ndarray) -> list[FrameObjects]:
+        """Frames (n, h, w, 3) uint8 -> the objects of each frame."""
         return [found for first in range(0, len(frames), 256)  # bounded memory: snap holds (n, h, w, k) distances
                 for found in find_objects(self.snap(frames[first : first + 256]), self.min_pixels)]
 
+    def match(self, real: FrameObjects, other: FrameObjects) -> tuple[np.ndarray, np.ndarray]:
+        """Which objects of the real frame are kept, (m_real,) bool, and which of the other frame are true,
+        (m_other,) bool (see the module's docstring)."""
+        true = _covered_share(other, _coverage(real, len(self.colours), self.reach)) >= self.share
+        kept = _covered_share(real, _coverage(other, len(self.colours), self.reach, only=true)) >= self.share
+        return kept, true
+
     def to_dict(self) -> dict:
         return {"colours": self.colours.tolist(), "moving": list(self.moving), "tolerance": self.tolerance,
-                "min_pixels": self.min_pixels, "max_shift": self.max_shift}
+                "min_pixels": self.min_pixels, "reach": self.reach, "share": self.share}
 
 
-def find_objects(labels: np.ndarray, min_pixels: int) -> list[list[tuple[int, float, float]]]:
+def find_objects(labels: np.ndarray, min_pixels: int) -> list[FrameObjects]:
     """Palette indices (n, h, w) -> per frame the 4-connected regions of one non-background colour with
-    >= min_pixels pixels, as (colour, centre y, centre x), in order of their first pixel."""
+    >= min_pixels pixels."""
     n, h, w = labels.shape
     inside = labels > 0  # 0 is the background, NO_COLOUR matches nothing
     component = np.where(inside, np.arange(n * h * w).reshape(n, h, w), -1)
@@ -117,34 +149,49 @@ def find_objects(labels: np.ndarray, min_pixels: int) -> list[list[tuple[int, fl
     frame, ys, xs = np.nonzero(inside)
     ids, first, inverse, sizes = np.unique(component[inside], return_index=True, return_inverse=True,
                                            return_counts=True)
-    centre_y = np.bincount(inverse, weights=ys) / sizes
-    centre_x = np.bincount(inverse, weights=xs) / sizes
-    found: list[list[tuple[int, float, float]]] = [[] for _ in range(n)]
-    for region in np.argsort(first, kind="stable"):
-        if sizes[region] >= min_pixels:
-            at = first[region]
-            found[frame[at]].append((int(labels[frame[at], ys[at], xs[at]]), float(centre_y[region]),
-                                     float(centre_x[region])))
-    return found
+    centres = np.stack([np.bincount(inverse, weights=ys), np.bincount(inverse, weights=xs)], -1) / sizes[:, None]
+    kept = np.flatnonzero(sizes >= min_pixels)
+    kept = kept[np.argsort(first[kept], kind="stable")]  # by frame, then by first pixel
+    kept_frame = frame[first[kept]]
+    starts = np.searchsorted(kept_frame, np.arange(n + 1))
+    local = np.full(len(ids), -1)
+    local[kept] = np.arange(len(kept)) - starts[kept_frame]  # each object's index within its frame
+    regions = np.full((n, h, w), -1)
+    regions[frame, ys, xs] = local[inverse]
+    colours = labels[frame[first[kept]], ys[first[kept]], xs[first[kept]]].astype(np.int64)
+    return [FrameObjects(colours[starts[f] : starts[f + 1]], centres[kept[starts[f] : starts[f + 1]]], regions[f])
+            for f in range(n)]
 
 
-def match_count(real: list[tuple[int, float, float]], other: list[tuple[int, float, float]], max_shift: float) -> int:
-    """How many objects of `real` have an object of the same colour in `other` within `max_shift` pixels
-    (one-to-one, nearest pairs first)."""
-    pairs = sorted(((ry - oy) ** 2 + (rx - ox) ** 2, i, j) for i, (rc, ry, rx) in enumerate(real)
-                   for j, (oc, oy, ox) in enumerate(other) if rc == oc)
-    used_real, used_other = set(), set()
-    for distance, i, j in pairs:
-        if distance <= max_shift**2 and i not in used_real and j not in used_other:
-            used_real.add(i), used_other.add(j)
-    return len(used_real)
+def _coverage(objects: FrameObjects, colours: int, reach: int, only: np.ndarray | None = None) -> np.ndarray:
+    """(k, h, w) bool: where a pixel of colour c has a pixel of an object of colour c within `reach`
+    (Chebyshev distance); `only` (m,) bool restricts the objects."""
+    h, w = objects.regions.shape
+    pixels = np.zeros((colours, h, w), bool)
+    ys, xs = np.nonzero(objects.regions >= 0)
+    ids = objects.regions[ys, xs]
+    if only is not None:
+        ys, xs, ids = ys[only[ids]], xs[only[ids]], ids[only[ids]]
+    pixels[objects.colours[ids], ys, xs] = True
+    padded = np.pad(pixels, [(0, 0), (reach, reach), (reach, reach)])
+    return np.logical_or.reduce([padded[:, dy : dy + h, dx : dx + w]
+                                 for dy in range(2 * reach + 1) for dx in range(2 * reach + 1)])
+
+
+def _covered_share(objects: FrameObjects, coverage: np.ndarray) -> np.ndarray:
+    """(m,) float: the share of each object's pixels that `coverage` (k, h, w) covers in its colour."""
+    ys, xs = np.nonzero(objects.regions >= 0)
+    ids = objects.regions[ys, xs]
+    hits = coverage[objects.colours[ids], ys, xs]
+    return np.bincount(ids, weights=hits, minlength=len(objects)) / np.maximum(
+        np.bincount(ids, minlength=len(objects)), 1)
 
 
 @dataclass
 class ObjectCounts:
     """Running sums of matched and found objects, all and of moving colours only."""
 
-    matched: float = 0.0
+    matched: float = 0.0  # kept real objects + true other objects
     found: float = 0.0  # real objects + other objects
     moving_matched: float = 0.0
     moving_found: float = 0.0
@@ -154,14 +201,13 @@ class ObjectCounts:
         """Compare frames (n, h, w, 3) uint8 of the real game and of a model, frame by frame."""
         if real.shape != other.shape:
             raise ValueError(f"real frames {real.shape} and compared frames {other.shape} differ in shape")
-        moving = set(palette.moving)
         for real_objects, other_objects in zip(palette.objects(real), palette.objects(other)):
-            self.matched += 2 * match_count(real_objects, other_objects, palette.max_shift)
+            kept, true = palette.match(real_objects, other_objects)
+            self.matched += kept.sum() + true.sum()
             self.found += len(real_objects) + len(other_objects)
-            real_moving = [o for o in real_objects if o[0] in moving]
-            other_moving = [o for o in other_objects if o[0] in moving]
-            self.moving_matched += 2 * match_count(real_moving, other_moving, palette.max_shift)
-            self.moving_found += len(real_moving) + len(other_moving)
+            real_moving, other_moving = real_objects.of_colours(palette.moving), other_objects.of_colours(palette.moving)
+            self.moving_matched += kept[real_moving].sum() + true[other_moving].sum()
+            self.moving_found += real_moving.sum() + other_moving.sum()
             self.frames += 1
 
     @property

@@ -63,8 +63,10 @@ def markdown_summary(report: dict) -> str:
           for name, key in (("object F1", "sprite_f1_by_horizon"),
                             ("object F1, tokenizer (ceiling)", "sprite_f1_tokenizer_by_horizon"),
                             ("object F1, the real game with another random draw", "sprite_f1_real_game_redrawn_by_horizon"),
+                            ("object F1, the last real frame held (floor)", "sprite_f1_copy_last_by_horizon"),
                             ("moving-object F1", "sprite_f1_moving_by_horizon"),
-                            ("moving-object F1, tokenizer (ceiling)", "sprite_f1_moving_tokenizer_by_horizon"))
+                            ("moving-object F1, tokenizer (ceiling)", "sprite_f1_moving_tokenizer_by_horizon"),
+                            ("moving-object F1, the last real frame held (floor)", "sprite_f1_moving_copy_last_by_horizon"))
           if report.get(key)],  # absent in older reports
         "| SSIM | " + " | ".join(f"{report['ssim_by_horizon'][h]:.3f}" for h in horizons) + " |",
         *[f"| {name} | " + " | ".join(optional_number(report[key].get(h)) for h in horizons) + " |"
