@@ -55,11 +55,12 @@ class HeldOutEpisode:
         self.latents = torch.from_numpy(encode_frames(vae, episode.frames, batch_chunks)).float()  # (1 + k, c, h, w)
         with torch.no_grad():
             self.decoded = torch.cat([vae.decode(part) for part in self.latents.split(batch_chunks)]).clamp(-1, 1)
-        self.real = to_unit(torch.from_numpy(rearrange(episode.frames, "t h w c -> t c h w")))  # (1 + k r, c, h, w)
+        self.real = torch.from_numpy(rearrange(episode.frames, "t h w c -> t c h w"))  # (1 + k r, c, h, w) uint8
 
     def real_chunk_frames(self, start: int, stop: int, repeat: int) -> torch.Tensor:
-        """Real frames of decisions start..stop-1: (stop - start, c, r, h, w)."""
-        return rearrange(self.real[start * repeat + 1 : stop * repeat + 1], "(n r) c h w -> n c r h w", r=repeat)
+        """Real frames of decisions start..stop-1 in [-1, 1]: (stop - start, c, r, h, w)."""
+        frames = self.real[start * repeat + 1 : stop * repeat + 1]
+        return to_unit(rearrange(frames, "(n r) c h w -> n c r h w", r=repeat))
 
 
 def windows_of(episodes: list[HeldOutEpisode], horizon: int, max_windows: int) -> list[tuple[int, int]]:
@@ -168,7 +169,8 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
         intents = [episodes[e].episode.intents[s : s + horizon].tolist() for e, s in batch]
         real = torch.stack([episodes[e].real_chunk_frames(s, s + horizon, repeat) for e, s in batch])  # (b, H, 3, r, h, w)
         commanded = [[action_texts[a] for a in acts] for acts in recorded]
-        held_last = frames_to_uint8(torch.stack([episodes[e].real[s * repeat] for e, s in batch]))  # the anchor's last
+        held_last = rearrange(torch.stack([episodes[e].real[s * repeat] for e, s in batch]),  # the anchor's last
+                              "b c h w -> b h w c").numpy()
 
         run = imagine(loaded, sampler, anchors, commanded, intents, seed + first)
         for h in range(horizon):
