@@ -69,8 +69,9 @@ def main() -> None:
     for colour in palette.moving:
         real_count = sum(int((r.colours == colour).sum()) for r, _ in pairs)
         imagined_count = sum(int((i.colours == colour).sum()) for _, i in pairs)
-        kept = sum(int(k[r.colours == colour].sum()) for (r, _), (k, _) in zip(pairs, matches))
-        print(f"colour {palette.colours[colour]}: real {real_count}, imagined {imagined_count}, kept {kept}")
+        kept_count = sum(int(k[r.colours == colour].sum()) for (r, _), (k, _) in zip(pairs, matches))
+        print(f"colour {palette.colours[colour]}: real {real_count}, imagined {imagined_count}, kept {kept_count}")
+
 
 if __name__ == "__main__":
     main()

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from einops import rearrange
@@ -50,6 +51,12 @@ class FrameObjects:
 
     def __len__(self) -> int:
         return len(self.colours)
+
+    @cached_property
+    def pixels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The objects' pixels as (y, x, object) arrays, each (p,)."""
+        ys, xs = np.nonzero(self.regions >= 0)
+        return ys, xs, self.regions[ys, xs]
 
     def of_colours(self, colours) -> np.ndarray:
         """(m,) bool: which objects have one of `colours`."""
@@ -147,14 +154,14 @@ def find_objects(labels: np.ndarray, min_pixels: int) -> list[FrameObjects]:
             break
         component = grown
     frame, ys, xs = np.nonzero(inside)
-    ids, first, inverse, sizes = np.unique(component[inside], return_index=True, return_inverse=True,
-                                           return_counts=True)
+    _, first, inverse, sizes = np.unique(component[inside], return_index=True, return_inverse=True,
+                                         return_counts=True)
     centres = np.stack([np.bincount(inverse, weights=ys), np.bincount(inverse, weights=xs)], -1) / sizes[:, None]
     kept = np.flatnonzero(sizes >= min_pixels)
     kept = kept[np.argsort(first[kept], kind="stable")]  # by frame, then by first pixel
     kept_frame = frame[first[kept]]
     starts = np.searchsorted(kept_frame, np.arange(n + 1))
-    local = np.full(len(ids), -1)
+    local = np.full(len(sizes), -1)
     local[kept] = np.arange(len(kept)) - starts[kept_frame]  # each object's index within its frame
     regions = np.full((n, h, w), -1)
     regions[frame, ys, xs] = local[inverse]
@@ -168,8 +175,7 @@ def _coverage(objects: FrameObjects, colours: int, reach: int, only: np.ndarray 
     (Chebyshev distance); `only` (m,) bool restricts the objects."""
     h, w = objects.regions.shape
     pixels = np.zeros((colours, h, w), bool)
-    ys, xs = np.nonzero(objects.regions >= 0)
-    ids = objects.regions[ys, xs]
+    ys, xs, ids = objects.pixels
     if only is not None:
         ys, xs, ids = ys[only[ids]], xs[only[ids]], ids[only[ids]]
     pixels[objects.colours[ids], ys, xs] = True
@@ -180,8 +186,7 @@ def _coverage(objects: FrameObjects, colours: int, reach: int, only: np.ndarray 
 
 def _covered_share(objects: FrameObjects, coverage: np.ndarray) -> np.ndarray:
     """(m,) float: the share of each object's pixels that `coverage` (k, h, w) covers in its colour."""
-    ys, xs = np.nonzero(objects.regions >= 0)
-    ids = objects.regions[ys, xs]
+    ys, xs, ids = objects.pixels
     hits = coverage[objects.colours[ids], ys, xs]
     return np.bincount(ids, weights=hits, minlength=len(objects)) / np.maximum(
         np.bincount(ids, minlength=len(objects)), 1)
