@@ -23,6 +23,7 @@ STACKS = {  # config stack -> a line its printed config must hold
     "on_policy": (WORLD_MODEL + ["world_model/continue.yaml", "world_model/hazards.yaml", "world_model/branches.yaml",
                                  "world_model/on_policy.yaml"], "- data/forage_mpc_branches"),
     "refiner": (WORLD_MODEL + ["world_model/continue.yaml", "world_model/refiner.yaml"], "refiner_channels: 64"),
+    "boxing": (WORLD_MODEL + ["world_model/refiner.yaml", "world_model/boxing.yaml"], "refiner_reads_hidden: true"),
     "world_model_gpu": (WORLD_MODEL + ["world_model/gpu.yaml"], "accelerator: gpu"),
     "demo": (["demo/world_model.yaml"], "class_path: tv2tv_world.world_model.module.WorldModelModule"),
     "demo_vae": (["demo/vae.yaml"], "class_path: tv2tv_world.tokenizer.module.VideoVAEModule"),

@@ -63,16 +63,20 @@ def test_guidance_extrapolates_from_the_unconditional_velocity_in_one_call(model
     assert not torch.allclose(chunk(1.0, "go left")[0], conditional[0], atol=1e-3)
 
 
-@pytest.mark.parametrize("reward_token, termination_token, refiner_channels",
-                         [("bof", None, 0), ("eof", None, 0), ("bof", "bof_eof", 0), ("bof", None, 8)])
-def test_sampler_builds_the_stream_the_model_was_trained_on(reward_token, termination_token, refiner_channels):
-    """One Euler step from t = 0 equals noise + the training forward's velocity (refined from the chunk before,
-    where the model has a refiner); the heads read the same tokens."""
+@pytest.mark.parametrize("reward_token, termination_token, refiner_channels, reads_hidden",
+                         [("bof", None, 0, False), ("eof", None, 0, False), ("bof", "bof_eof", 0, False),
+                          ("bof", None, 8, False), ("bof", None, 8, True)])
+def test_sampler_builds_the_stream_the_model_was_trained_on(reward_token, termination_token, refiner_channels,
+                                                            reads_hidden):
+    """One Euler step from t = 0 equals noise + the training forward's velocity (refined from the chunk before
+    and the noisy tokens' hidden states, where the model has a refiner); the heads read the same tokens."""
     torch.manual_seed(0)
     flow = FlowConfig(text_dropout=0.0, reward_token=reward_token, termination_token=termination_token)
-    model = WorldModel(replace(MOT, refiner_channels=refiner_channels), flow).eval()
+    model = WorldModel(replace(MOT, refiner_channels=refiner_channels, refiner_reads_hidden=reads_hidden), flow).eval()
     if model.refiner is not None:  # it starts at zero; made to act, so the check below sees it
         torch.nn.init.normal_(model.refiner.out[-1].weight, std=0.1)
+        if reads_hidden:
+            torch.nn.init.normal_(model.refiner.hidden.weight, std=0.1)
     texts = [["move up", "wait"], ["go to the red fruit. move left", "move down"]]
     generator = torch.Generator().manual_seed(3)
     latents = torch.randn(2, 3, 4, 4, 4, generator=generator)
@@ -106,10 +110,10 @@ def test_sampler_builds_the_stream_the_model_was_trained_on(reward_token, termin
                                        rtol=1e-4)
     noisy2 = (layout.kind == NOISY) & (layout.chunk == 2)
     with torch.no_grad():
-        velocity2 = model.refine(velocity[noisy2].reshape(2, tf.cfg.tokens_per_chunk, -1), noise, clean[:, 1],
-                                 torch.zeros(2))
+        per_stream = lambda x: x[noisy2].reshape(2, tf.cfg.tokens_per_chunk, -1)  # noqa: E731
+        velocity2 = model.refine(per_stream(velocity), noise, clean[:, 1], torch.zeros(2), per_stream(hidden))
     if model.refiner is not None:
-        assert not torch.allclose(velocity2, velocity[noisy2].reshape(velocity2.shape), atol=1e-3)
+        assert not torch.allclose(velocity2, per_stream(velocity), atol=1e-3)
     expected = noise + velocity2
     torch.testing.assert_close(drawn.latents, tf.unpatchify(expected), atol=1e-4, rtol=1e-4)
 

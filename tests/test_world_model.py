@@ -125,12 +125,38 @@ def test_a_refiner_starts_as_the_identity_and_learns_from_the_chunk_before():
     torch.manual_seed(0)
     model = WorldModel(MoTConfig(**{**vars(MOT), "refiner_channels": 8}), FlowConfig())
     velocity, noisy, previous = torch.randn(3, 2, 4, 16).unbind(0)  # 2 chunks of 4 tokens (2x2 patches of 4 channels)
-    torch.testing.assert_close(model.refine(velocity, noisy, previous, torch.rand(2)), velocity)
-    loss = model.refine(velocity, noisy, previous, torch.rand(2)).square().sum()
+    hidden = torch.randn(2, 4, MOT.dim)
+    torch.testing.assert_close(model.refine(velocity, noisy, previous, torch.rand(2), hidden), velocity)
+    loss = model.refine(velocity, noisy, previous, torch.rand(2), hidden).square().sum()
     loss.backward()
     assert model.refiner.out[-1].weight.grad.abs().sum() > 0  # its zero start still learns
     with pytest.raises(ValueError, match="refiner_channels must be 0 or a positive multiple of 8"):
         MoTConfig(refiner_channels=12)
+
+
+def test_a_refiner_grown_deeper_and_given_the_hidden_states_starts_as_the_one_it_grew_from():
+    """More blocks and the transformer's hidden states start at zero: the trained refiner's weights, copied
+    into the larger one, give the same velocity; then the hidden states and the new blocks learn."""
+    torch.manual_seed(0)
+    small = WorldModel(MoTConfig(**{**vars(MOT), "refiner_channels": 8}), FlowConfig())
+    for parameter in small.refiner.parameters():  # a trained refiner: no zero left in it
+        torch.nn.init.normal_(parameter, std=0.2)
+    large = WorldModel(MoTConfig(**{**vars(MOT), "refiner_channels": 8, "refiner_blocks": 3,
+                                    "refiner_reads_hidden": True}), FlowConfig())
+    missing, unexpected = large.load_state_dict(small.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("refiner.") for k in missing)
+    velocity, noisy, previous = torch.randn(3, 2, 4, 16).unbind(0)
+    hidden, t = torch.randn(2, 4, MOT.dim), torch.rand(2)
+    refined = small.refine(velocity, noisy, previous, t, hidden)
+    assert not torch.allclose(refined, velocity, atol=1e-3)
+    torch.testing.assert_close(large.refine(velocity, noisy, previous, t, hidden), refined)
+    large.refine(velocity, noisy, previous, t, hidden).square().sum().backward()
+    assert large.refiner.hidden.weight.grad.abs().sum() > 0
+    assert large.refiner.blocks[2][-1].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="reads the transformer's hidden states; none were given"):
+        large.refiner(*(torch.randn(2, 4, 4, 4) for _ in range(3)), t)
+    with pytest.raises(ValueError, match="refiner_blocks must be >= 0"):
+        MoTConfig(refiner_channels=8, refiner_blocks=-1)
 
 
 def test_context_noise_corrupts_the_clean_copies_in_training_only():

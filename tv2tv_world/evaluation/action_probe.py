@@ -13,9 +13,12 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from tv2tv_world.tokenizer.module import to_unit
+
 
 class ActionProbe(nn.Module):
-    """(n, 1 + r, 3, h, w) frames in [-1, 1] (the frame before, then the chunk) -> (n, actions) logits."""
+    """(n, 1 + r, 3, h, w) frames (the frame before, then the chunk) in [-1, 1], or uint8 as a screen shows them
+    (converted batch by batch, so a probe's data may be held at a fourth of the memory) -> (n, actions) logits."""
 
     def __init__(self, actions: int, frames: int = 5, frame_size: int = 64, width: int = 32):
         super().__init__()
@@ -28,11 +31,13 @@ class ActionProbe(nn.Module):
         )
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        if frames.dtype == torch.uint8:
+            frames = to_unit(frames)
         return self.net(rearrange(frames, "n t c h w -> n (t c) h w"))
 
 
 def probe_inputs(previous: torch.Tensor, chunks: torch.Tensor) -> torch.Tensor:
-    """previous (n, 3, h, w) and chunks (n, 3, r, h, w) in [-1, 1] -> probe input (n, 1 + r, 3, h, w)."""
+    """previous (n, 3, h, w) and chunks (n, 3, r, h, w), both in [-1, 1] or both uint8 -> probe input (n, 1 + r, 3, h, w)."""
     return torch.cat([previous[:, None], rearrange(chunks, "n c r h w -> n r c h w")], dim=1)
 
 

@@ -36,7 +36,7 @@ from tv2tv_world.evaluation.action_probe import ActionProbe, predict_actions, pr
 from tv2tv_world.evaluation.object_metrics import GamePalette, ObjectCounts, frames_to_uint8
 from tv2tv_world.evaluation.real_game_reference import RealGameReference
 from tv2tv_world.tokenizer.latents import encode_frames
-from tv2tv_world.tokenizer.module import to_unit
+from tv2tv_world.tokenizer.module import to_uint8, to_unit
 from tv2tv_world.world_model.loading import LoadedWorldModel
 from tv2tv_world.world_model.model import step_text
 from tv2tv_world.world_model.sampler import Sampler, SamplerConfig
@@ -47,14 +47,18 @@ PICTURE_WINDOWS = 3
 
 
 class HeldOutEpisode:
-    """A recorded episode with its chunks' latents and their tokenizer reconstructions."""
+    """A recorded episode with its chunks' latents and their tokenizer reconstructions.
+
+    `real` (1 + k r, c, h, w) are the recorded frames and `decoded` (1 + k, c, r, h, w) the chunks' reconstructions,
+    both uint8 as a screen shows them (a fourth of the memory of floats: an Atari episode has thousands of chunks).
+    """
 
     def __init__(self, episode: Episode, loaded: LoadedWorldModel, batch_chunks: int = 64):
         vae = loaded.vae
         self.episode = episode
         self.latents = torch.from_numpy(encode_frames(vae, episode.frames, batch_chunks)).float()  # (1 + k, c, h, w)
         with torch.no_grad():
-            self.decoded = torch.cat([vae.decode(part) for part in self.latents.split(batch_chunks)]).clamp(-1, 1)
+            self.decoded = torch.cat([to_uint8(vae.decode(part)) for part in self.latents.split(batch_chunks)])
         self.real = torch.from_numpy(rearrange(episode.frames, "t h w c -> t c h w"))  # (1 + k r, c, h, w) uint8
 
     def real_chunk_frames(self, start: int, stop: int, repeat: int) -> torch.Tensor:
@@ -164,7 +168,7 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
     for first in range(0, len(windows), batch_size):
         batch = windows[first : first + batch_size]
         anchors = torch.stack([episodes[e].latents[s] for e, s in batch])
-        anchor_last = torch.stack([episodes[e].decoded[s, :, -1] for e, s in batch])  # (b, 3, h, w)
+        anchor_last = to_unit(torch.stack([episodes[e].decoded[s, :, -1] for e, s in batch]))  # (b, 3, h, w)
         recorded = [episodes[e].episode.actions[s : s + horizon] for e, s in batch]
         intents = [episodes[e].episode.intents[s : s + horizon].tolist() for e, s in batch]
         real = torch.stack([episodes[e].real_chunk_frames(s, s + horizon, repeat) for e, s in batch])  # (b, H, 3, r, h, w)
@@ -177,7 +181,7 @@ def evaluate_world_model(loaded: LoadedWorldModel, data_dir: str | Path, horizon
             real_last = frames_to_uint8(real[:, h, :, -1])
             objects["imagined"][h].add(palette, real_last, frames_to_uint8(run["frames"][:, h, :, -1]))
             decoded = torch.stack([episodes[e].decoded[s + 1 + h, :, -1] for e, s in batch])
-            objects["tokenizer"][h].add(palette, real_last, frames_to_uint8(decoded))
+            objects["tokenizer"][h].add(palette, real_last, rearrange(decoded, "b c h w -> b h w c").numpy())
             objects["copy_last"][h].add(palette, real_last, held_last)
         if not picture_real:
             picture_real = [frames_to_uint8(real[:PICTURE_WINDOWS, h - 1, :, -1]) for h in shown]
@@ -271,7 +275,7 @@ def f1_by_horizon(counts: list[ObjectCounts], which: str) -> dict[str, float]:
 
 
 def _probe_data(episodes: list[HeldOutEpisode]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Probe inputs (n, 1 + r, 3, h, w) and recorded actions (n,) of every decision of `episodes`."""
+    """Probe inputs (n, 1 + r, 3, h, w) uint8 and recorded actions (n,) of every decision of `episodes`."""
     inputs = [probe_inputs(held.decoded[:-1, :, -1], held.decoded[1:]) for held in episodes]  # frame before, chunk
     return torch.cat(inputs), torch.cat([torch.from_numpy(held.episode.actions) for held in episodes])
 
@@ -338,7 +342,7 @@ def _tokenizer_psnr(episodes: list[HeldOutEpisode], repeat: int) -> float:
     squared, count = 0.0, 0
     for held in episodes:
         k = held.episode.decisions
-        error = ((held.decoded[1:] - held.real_chunk_frames(0, k, repeat)) / 2).pow(2)
+        error = ((to_unit(held.decoded[1:]) - held.real_chunk_frames(0, k, repeat)) / 2).pow(2)
         squared += float(error.mean(dim=(1, 3, 4)).sum())
         count += error.shape[0] * error.shape[2]
     return float(-10 * math.log10(max(squared / count, 1e-10)))

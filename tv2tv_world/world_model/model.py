@@ -105,7 +105,10 @@ class WorldModel(nn.Module):
             raise ValueError(f"MoT vocab_size {mot.vocab_size} != tokenizer vocab_size {self.tokenizer.vocab_size}")
         self.flow = flow or FlowConfig()
         self.transformer = MoTTransformer(mot)
-        self.refiner = ChunkRefiner(mot.latent_channels, mot.refiner_channels) if mot.refiner_channels else None
+        self.refiner = None
+        if mot.refiner_channels:
+            self.refiner = ChunkRefiner(mot.latent_channels, mot.refiner_channels, mot.refiner_blocks,
+                                        mot.dim if mot.refiner_reads_hidden else None, mot.patch_size)
         self.reward_head = nn.Linear(mot.dim, 1)
         self.termination_head = nn.Linear(mot.dim * len(self.flow.termination_reads), 1)
         nn.init.constant_(self.termination_head.bias, -4.0)  # episodes rarely end: start near p = 0.02
@@ -118,13 +121,14 @@ class WorldModel(nn.Module):
         return reward, self.termination_head(termination_in).squeeze(-1)
 
     def refine(self, velocity: torch.Tensor, noisy: torch.Tensor, previous: torch.Tensor,
-               t: torch.Tensor) -> torch.Tensor:
+               t: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         """The velocity of m noisy chunks: the transformer's (m, N, c p p) refined (`chunk_refiner`) from the
-        noisy chunks and the clean chunks before them (m, N, c p p) at flow times t (m,); as it is without one."""
+        noisy chunks and the clean chunks before them (m, N, c p p) at flow times t (m,), and the transformer's
+        hidden states of the noisy tokens (m, N, d) where the refiner reads them; as it is without one."""
         if self.refiner is None:
             return velocity
         grid, tokens = self.transformer.unpatchify, self.transformer.patchify
-        return tokens(self.refiner(grid(velocity), grid(noisy), grid(previous), t))
+        return tokens(self.refiner(grid(velocity), grid(noisy), grid(previous), t, hidden))
 
     def encode_steps(self, texts: list[list[str]]) -> list[list[list[int]]]:
         """(b, n) step texts -> token ids."""
@@ -165,9 +169,10 @@ class WorldModel(nn.Module):
         targets = text_targets(layout, tok.bof)
         text_loss = F.cross_entropy(rearrange(logits, "b l v -> (b l) v"), targets.flatten(), ignore_index=-100)
         # the noisy copies of chunks 1..n, chunk by chunk (every stream has them in that order)
-        chunk_velocity = rearrange(velocity[layout.kind == NOISY], "(b k n) d -> (b k) n d", b=b, n=clean.shape[2])
+        noisy_tokens = lambda x: rearrange(x[layout.kind == NOISY], "(b k n) d -> (b k) n d", b=b, n=clean.shape[2])  # noqa: E731
         per_chunk = lambda x: rearrange(x, "b k n d -> (b k) n d")  # noqa: E731
-        chunk_velocity = self.refine(chunk_velocity, per_chunk(noisy[:, 1:]), per_chunk(context[:, :-1]), t[:, 1:].flatten())
+        chunk_velocity = self.refine(noisy_tokens(velocity), per_chunk(noisy[:, 1:]), per_chunk(context[:, :-1]),
+                                     t[:, 1:].flatten(), noisy_tokens(hidden))
         flow_loss = self._flow_loss(clean, rearrange(chunk_velocity, "(b k) n d -> b k n d", b=b), (clean - noise)[:, 1:])
 
         # (b, n, d) each: step 0 (the anchor) has no reward

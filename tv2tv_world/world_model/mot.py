@@ -33,10 +33,14 @@ class MoTConfig:
     rope_base: float = 10_000.0
     # channels of the convolutional velocity refiner (`chunk_refiner`) on each chunk's latent grid; 0: none
     refiner_channels: int = 0
+    refiner_blocks: int = 2  # its residual blocks
+    refiner_reads_hidden: bool = False  # it also reads the transformer's hidden state of each noisy token
 
     def __post_init__(self):
         if self.refiner_channels < 0 or self.refiner_channels % 8:
             raise ValueError(f"refiner_channels must be 0 or a positive multiple of 8, got {self.refiner_channels}")
+        if self.refiner_blocks < 0:
+            raise ValueError(f"refiner_blocks must be >= 0, got {self.refiner_blocks}")
         if self.dim % self.heads or (self.dim // self.heads) % 2:
             raise ValueError(f"dim {self.dim} must split into {self.heads} heads of even size")
         if self.latent_size % self.patch_size:

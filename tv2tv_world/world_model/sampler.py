@@ -196,9 +196,9 @@ class Sampler:
         on, the step's text and BOF, hidden) run as one call of 2n tokens that do not see each
         other: one pass over the weights instead of two.
         """
-        refine = lambda v: self.model.refine(v, new.video, ctx.last_chunk, new.flow_time[:, 0])  # noqa: E731
+        refine = lambda v, h: self.model.refine(v, new.video, ctx.last_chunk, new.flow_time[:, 0], h)  # noqa: E731
         if self.config.guidance == 1.0:
-            return refine(self._run(ctx, new, commit=False)[1])
+            return refine(*self._run(ctx, new, commit=False)[1:])
         b, n, length = *new.kind.shape, ctx.length
         seen = ctx.inputs.valid[:, None, :].expand(b, n, length)
         unconditional_seen = seen & (torch.arange(length, device=self.device) < text_start)
@@ -207,8 +207,8 @@ class Sampler:
         unconditional_rows = torch.cat([unconditional_seen, apart, own], dim=2)
         mask = torch.cat([conditional_rows, unconditional_rows], dim=1)
         twice = NewTokens(**{f.name: torch.cat([getattr(new, f.name)] * 2, dim=1) for f in fields(NewTokens)})
-        _, velocity, _ = self._run(ctx, twice, commit=False, mask=mask)
-        conditional, unconditional = refine(velocity[:, :n]), refine(velocity[:, n:])
+        _, velocity, hidden = self._run(ctx, twice, commit=False, mask=mask)
+        conditional, unconditional = refine(velocity[:, :n], hidden[:, :n]), refine(velocity[:, n:], hidden[:, n:])
         return unconditional + self.config.guidance * (conditional - unconditional)
 
     def _commit_chunk(self, ctx: RolloutContext, chunk: torch.Tensor, step: int,
