@@ -47,7 +47,9 @@ class ChunkRefiner(nn.Module):
                           nn.GroupNorm(8, channels), nn.GELU(), nn.Conv2d(channels, channels, 3, padding=1))
             for _ in range(blocks))
         self.out = nn.Sequential(nn.GroupNorm(8, channels), nn.GELU(), nn.Conv2d(channels, latent_channels, 3, padding=1))
-        zero_start = [self.out[-1], *(block[-1] for block in self.blocks)] + ([self.hidden] if self.hidden else [])
+        zero_start = [self.out[-1], *(block[-1] for block in self.blocks)]
+        if self.hidden is not None:
+            zero_start.append(self.hidden)
         for layer in zero_start:
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
