@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tv2tv_world.world_model.interleave import CLEAN, NOISY, PAD, TEXT, attention_mask, build_layout, text_targets
-from tv2tv_world.world_model.mot import MoTConfig, MoTTransformer
+from tv2tv_world.world_model.mot import Modalities, MoTConfig, MoTTransformer, video_first
 from tv2tv_world.world_model.text_tokenizer import ByteTokenizer
 
 TOK = ByteTokenizer()
@@ -132,6 +132,52 @@ def test_towers_are_separate_but_attention_is_shared():
     assert block.mlp[0][0].weight.grad.abs().sum() == 0 and block.proj[0].weight.grad.abs().sum() == 0
     assert block.mlp[1][0].weight.grad.abs().sum() > 0
     assert block.qkv[0].weight.grad.abs().sum() > 0  # video queries read text keys and values
+
+
+def test_a_pass_over_the_stream_put_video_first_equals_one_in_stream_order():
+    """Training's pass reorders each row video-first and routes by slicing; the stream-order pass (the
+    sampler's `extend`) routes by mask. Same outputs and the same gradients."""
+    torch.manual_seed(0)
+    model = MoTTransformer(CFG)
+    layout = _layout()
+    video = torch.randn(*layout.kind.shape, CFG.latent_channels * CFG.patch_size**2) * layout.is_video[..., None]
+    t, mask = torch.rand(layout.kind.shape), attention_mask(layout)
+    assert video_first(layout.is_video) is not None and Modalities(layout.is_video).split is None
+    results = []
+    for run in (lambda: model(layout, video, t, mask),
+                lambda: model.extend(layout.kind, layout.token, layout.patch, layout.position, video, t, mask)[:3]):
+        model.zero_grad()
+        logits, velocity, hidden = run()
+        (velocity.square().sum() + logits.logsumexp(-1).sum()).backward()
+        results.append(([logits, velocity, hidden], [p.grad.clone() for p in model.parameters()]))
+    (outputs, grads), (reference, reference_grads) = results
+    for a, b in zip(outputs + grads, reference + reference_grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_rows_with_different_numbers_of_chunks_keep_the_stream_order():
+    layout = _layout((["move up", "wait"], ["move down", "move right", "wait"]))  # 3 and 4 chunks
+    assert video_first(layout.is_video) is None
+    model = MoTTransformer(CFG).eval()
+    video = torch.randn(*layout.kind.shape, CFG.latent_channels * CFG.patch_size**2) * layout.is_video[..., None]
+    t, mask = torch.rand(layout.kind.shape), attention_mask(layout)
+    with torch.no_grad():
+        outputs = model(layout, video, t, mask)
+        reference = model.extend(layout.kind, layout.token, layout.patch, layout.position, video, t, mask)[:3]
+    for a, b in zip(outputs, reference):
+        torch.testing.assert_close(a, b)
+
+
+def test_modalities_route_by_slicing_only_where_video_comes_first_in_every_row():
+    is_video = torch.tensor([[True, True, False], [True, True, False]])
+    assert Modalities(is_video).split == 2
+    assert Modalities(torch.ones(2, 3, dtype=torch.bool)).split == 3
+    assert Modalities(torch.zeros(2, 3, dtype=torch.bool)).split == 0
+    assert Modalities(torch.tensor([[True, False, True], [True, True, False]])).split is None
+    x = torch.arange(6.0).reshape(2, 3, 1)
+    for mask in (is_video, torch.tensor([[False, True, True], [True, False, True]])):
+        routed = Modalities(mask).route(x, lambda t: -t, lambda v: 10 * v)
+        torch.testing.assert_close(routed, torch.where(mask[..., None], 10 * x, -x))
 
 
 def test_text_targets_teach_when_to_switch_to_video():

@@ -51,20 +51,60 @@ class MoTConfig:
         return (self.latent_size // self.patch_size) ** 2
 
 
-def route(x: torch.Tensor, is_video: torch.Tensor, text_fn, video_fn, out_dim: int | None = None) -> torch.Tensor:
-    """Apply `text_fn` to text tokens and `video_fn` to video tokens; x (b, L, d) -> (b, L, out_dim).
+class Modalities:
+    """Which tokens of a batch of streams (b, L) are video, and one function per modality applied to them.
 
-    Either function gets the (n, d) tokens of its modality in row-major order. When every token
-    is of one modality (most sampler passes) there is no gather and scatter.
+    Each function gets its modality's (n, d) tokens, row by row. Two layouts need no gather or
+    scatter: every row's video tokens first and as many in every row (training's streams, put in
+    that order by `video_first`), which includes all video or all text (most sampler passes);
+    any other is gathered by mask and scattered back.
     """
-    all_video = bool(is_video.all())
-    if all_video or not bool(is_video.any()):
-        out = (video_fn if all_video else text_fn)(rearrange(x, "b l d -> (b l) d"))
-        return rearrange(out, "(b l) e -> b l e", b=x.shape[0]).to(x.dtype)
-    out = x.new_zeros(*x.shape[:-1], out_dim or x.shape[-1])
-    out[~is_video] = text_fn(x[~is_video]).to(out.dtype)
-    out[is_video] = video_fn(x[is_video]).to(out.dtype)
-    return out
+
+    def __init__(self, is_video: torch.Tensor):
+        self.is_video = is_video
+        rows, count = is_video.shape[0], int(is_video.sum())
+        per_row = count // max(rows, 1)
+        prefix = count == per_row * rows and bool(is_video[:, :per_row].all())
+        self.split = per_row if prefix else None  # video tokens per row, when they come first in every row
+
+    def text(self, x: torch.Tensor) -> torch.Tensor:
+        """The text tokens' rows of x (b, L, ...) -> (n, ...), in the order `route` gives them to `text_fn`."""
+        if self.split is None:
+            return x[~self.is_video]
+        return rearrange(x[:, self.split :], "b l ... -> (b l) ...")
+
+    def video(self, x: torch.Tensor) -> torch.Tensor:
+        """The video tokens' rows of x (b, L, ...) -> (n, ...), in the order `route` gives them to `video_fn`."""
+        if self.split is None:
+            return x[self.is_video]
+        return rearrange(x[:, : self.split], "b l ... -> (b l) ...")
+
+    def route(self, x: torch.Tensor, text_fn, video_fn, out_dim: int | None = None) -> torch.Tensor:
+        """Apply `text_fn` to the text tokens and `video_fn` to the video tokens; x (b, L, d) -> (b, L, out_dim)."""
+        if self.split is None:
+            out = x.new_zeros(*x.shape[:-1], out_dim or x.shape[-1])
+            out[~self.is_video] = text_fn(self.text(x)).to(out.dtype)
+            out[self.is_video] = video_fn(self.video(x)).to(out.dtype)
+            return out
+        rows = x.shape[0]
+        parts = [rearrange(fn(select(x)), "(b l) e -> b l e", b=rows).to(x.dtype)
+                 for fn, select, length in ((video_fn, self.video, self.split), (text_fn, self.text, x.shape[1] - self.split))
+                 if length]
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+
+def video_first(is_video: torch.Tensor) -> torch.Tensor | None:
+    """A per-row order (b, L) of a stream's tokens that puts its video tokens first, each part in stream order,
+    or None where the rows hold different numbers of video tokens.
+
+    Attention reads positions from the rotary embedding and visibility from the mask, never from where a
+    token sits in the tensor, so a transformer pass over the reordered stream (its mask reordered on both
+    axes) gives the same outputs, reordered; `Modalities` then routes by slicing instead of by mask.
+    """
+    counts = is_video.sum(dim=1)
+    if bool((counts != counts[0]).any()):
+        return None
+    return torch.argsort((~is_video).to(torch.int8), dim=1, stable=True)
 
 
 def rotary(position: torch.Tensor, head_dim: int, base: float) -> torch.Tensor:
@@ -102,16 +142,17 @@ class MoTBlock(nn.Module):
         self.norm2 = _pair(lambda: nn.LayerNorm(d))
         self.mlp = _pair(lambda: nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d)))
 
-    def forward(self, x: torch.Tensor, is_video: torch.Tensor, mask: torch.Tensor, rope,
+    def forward(self, x: torch.Tensor, modalities: Modalities, mask: torch.Tensor, rope,
                 past: tuple[torch.Tensor, torch.Tensor, int] | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """x (b, L, d); is_video (b, L) bool; rope for the L new tokens; mask (b, L, C + L) bool, True = may attend.
+        """x (b, L, d); `modalities` of the L new tokens; rope for them; mask (b, L, C + L) bool, True = may attend.
 
         `past`: a `KVCache` block, (keys, values, C): buffers (b, heads, capacity, head_dim) whose
         first C slots hold the earlier tokens (keys already rotated); this call writes its keys and
         values at slots [C, C + L) (no copy of the context) and attends over [0, C + L).
         Returns the new x and this call's (keys, values).
         """
-        qkv = route(x, is_video, lambda t: self.qkv[0](self.norm1[0](t)), lambda v: self.qkv[1](self.norm1[1](v)),
+        route = modalities.route
+        qkv = route(x, lambda t: self.qkv[0](self.norm1[0](t)), lambda v: self.qkv[1](self.norm1[1](v)),
                     out_dim=3 * x.shape[-1])
         q, k, v = rearrange(qkv, "b l (three h e) -> three b h l e", three=3, h=self.heads)
         q, k = apply_rotary(q, rope), apply_rotary(k, rope)
@@ -124,8 +165,8 @@ class MoTBlock(nn.Module):
             keys, values = key_buffer[:, :, : c + k.shape[2]], value_buffer[:, :, : c + k.shape[2]]
         attended = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask[:, None])
         attended = rearrange(attended, "b h l e -> b l (h e)")
-        x = x + route(attended, is_video, self.proj[0], self.proj[1])
-        x = x + route(x, is_video, lambda t: self.mlp[0](self.norm2[0](t)), lambda v: self.mlp[1](self.norm2[1](v)))
+        x = x + route(attended, self.proj[0], self.proj[1])
+        x = x + route(x, lambda t: self.mlp[0](self.norm2[0](t)), lambda v: self.mlp[1](self.norm2[1](v)))
         return x, (k, v)
 
 
@@ -166,8 +207,20 @@ class MoTTransformer(nn.Module):
 
         Returns text logits (b, L, vocab), velocity (b, L, c p p), hidden states (b, L, d).
         """
-        logits, velocity, hidden, _ = self.extend(layout.kind, layout.token, layout.patch, layout.position,
-                                                  video_tokens, flow_time, mask)
+        order = video_first(layout.is_video)
+        if order is None:
+            logits, velocity, hidden, _ = self.extend(layout.kind, layout.token, layout.patch, layout.position,
+                                                      video_tokens, flow_time, mask)
+            return logits, velocity, hidden
+
+        def reorder(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+            return torch.take_along_dim(x, index.reshape(index.shape + (1,) * (x.dim() - 2)), dim=1)
+
+        mask = torch.take_along_dim(reorder(mask, order), order[:, None, :], dim=2)
+        fields = (layout.kind, layout.token, layout.patch, layout.position, video_tokens, flow_time)
+        outputs = self.extend(*(reorder(f, order) for f in fields), mask)[:3]
+        back = torch.argsort(order, dim=1)
+        logits, velocity, hidden = (reorder(out, back) for out in outputs)
         return logits, velocity, hidden
 
     def extend(self, kind: torch.Tensor, token: torch.Tensor, patch: torch.Tensor, position: torch.Tensor,
@@ -180,24 +233,23 @@ class MoTTransformer(nn.Module):
         Returns logits (b, L, vocab), velocity (b, L, c p p), hidden (b, L, d), and per block
         this call's (keys, values).
         """
-        is_video = (kind == CLEAN) | (kind == NOISY)
-        t = torch.where(is_video, flow_time, torch.ones_like(flow_time))
-        x = route(
+        modalities = Modalities((kind == CLEAN) | (kind == NOISY))
+        x = modalities.route(
             video_tokens,
-            is_video,
-            lambda _: self.token_embedding(token[~is_video]),
-            lambda v: self.video_in(v) + self.patch_embedding(patch[is_video]) + self.time_embedding(timestep_features(t[is_video])),
+            lambda _: self.token_embedding(modalities.text(token)),
+            lambda v: (self.video_in(v) + self.patch_embedding(modalities.video(patch))
+                       + self.time_embedding(timestep_features(modalities.video(flow_time)))),
             out_dim=self.cfg.dim,
         )
         rope = rotary(position, self.cfg.dim // self.cfg.heads, self.cfg.rope_base)
         present = []
         for i, block in enumerate(self.blocks):
-            x, kv = block(x, is_video, mask, rope, None if past is None else past.block(i))
+            x, kv = block(x, modalities, mask, rope, None if past is None else past.block(i))
             present.append(kv)
-        hidden = route(x, is_video, self.norm_out[0], self.norm_out[1])
+        hidden = modalities.route(x, self.norm_out[0], self.norm_out[1])
         logits = self.text_out(hidden)
-        velocity = route(hidden, is_video, lambda h: h.new_zeros(len(h), video_tokens.shape[-1]), self.video_out,
-                         out_dim=video_tokens.shape[-1])
+        velocity = modalities.route(hidden, lambda h: h.new_zeros(len(h), video_tokens.shape[-1]), self.video_out,
+                                    out_dim=video_tokens.shape[-1])
         return logits, velocity, hidden, present
 
 
