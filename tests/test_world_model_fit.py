@@ -226,6 +226,30 @@ def test_head_lr_scale_gives_the_reward_and_termination_heads_their_own_rate(tin
         WorldModelModule(vae_checkpoint=str(tiny_world_model), mot=mot, head_lr_scale=0.0)
 
 
+def test_text_lr_scale_holds_the_text_tower_apart_from_the_video_tower(tiny_world_model):
+    from dataclasses import asdict
+
+    from tv2tv_world.world_model.mot import ModalityPair
+    from tv2tv_world.world_model.module import WorldModelModule
+
+    mot = asdict(load_world_model(tiny_world_model).model.transformer.cfg)
+    module = WorldModelModule(vae_checkpoint=str(tiny_world_model), mot=mot, lr=1e-3, text_lr_scale=0.1,
+                              head_lr_scale=20.0)
+    trunk, heads, text = module.param_groups()
+    assert text["lr"] == pytest.approx(1e-4) and heads["lr"] == pytest.approx(0.02)
+    transformer = module.model.transformer
+    pairs = [m for m in transformer.modules() if isinstance(m, ModalityPair)]
+    assert len(pairs) == 5 * transformer.cfg.depth + 1  # norm1, qkv, proj, norm2, mlp per block; norm_out
+    text_ids, trunk_ids = {id(p) for p in text["params"]}, {id(p) for p in trunk["params"]}
+    assert {id(p) for pair in pairs for p in pair[0].parameters()} < text_ids
+    assert id(transformer.token_embedding.weight) in text_ids and id(transformer.text_out.weight) in text_ids
+    assert {id(p) for pair in pairs for p in pair[1].parameters()} < trunk_ids  # the video halves
+    assert id(transformer.video_out[0].weight) in trunk_ids and not text_ids & trunk_ids
+    assert len(trunk_ids) + len(heads["params"]) + len(text_ids) == len(list(module.model.parameters()))
+    with pytest.raises(ValueError, match="text_lr_scale must be > 0"):
+        WorldModelModule(vae_checkpoint=str(tiny_world_model), mot=mot, text_lr_scale=-1.0)
+
+
 def test_crop_keeps_the_last_steps_of_every_window_with_the_chunk_before_as_anchor(tiny_world_model):
     from dataclasses import asdict
 

@@ -37,6 +37,8 @@ class WorldModelModule(L.LightningModule):
         lr, weight_decay, warmup_steps: AdamW with warm-up and cosine decay over `trainer.max_steps`.
         head_lr_scale: the reward and termination heads learn at `lr` times this: they learn from rare
             events (fruits, episode ends) whose gradients are small beside the flow loss's.
+        text_lr_scale: the text tower (`MoTTransformer.text_parameters`) learns at `lr` times this: below 1
+            it is held while the video tower goes on, where the text loss overfits long before the flow loss.
         min_train_steps: if set, each training batch keeps only the last L steps of its windows (L drawn
             uniformly from min_train_steps..window; the chunk before them becomes the anchor). A window
             lies inside its episode, so it can hold the episode's end only at its last step: cropped
@@ -58,12 +60,13 @@ class WorldModelModule(L.LightningModule):
     def __init__(self, vae_checkpoint: str, mot: MoTConfig | None = None, flow: FlowConfig | None = None,
                  lr: float = 3e-4, weight_decay: float = 0.01, warmup_steps: int = 200, text_mode: str = "per_step",
                  video_flow_steps: int = 8, init_from: str | None = None, head_lr_scale: float = 1.0,
-                 min_train_steps: int | None = None, init_other_tokenizer: bool = False):
+                 min_train_steps: int | None = None, init_other_tokenizer: bool = False, text_lr_scale: float = 1.0):
         super().__init__()
         if text_mode not in self.TEXT_MODES:
             raise ValueError(f"text_mode must be one of {self.TEXT_MODES}, got {text_mode!r}")
-        if not head_lr_scale > 0:
-            raise ValueError(f"head_lr_scale must be > 0, got {head_lr_scale}")
+        for name, scale in (("head_lr_scale", head_lr_scale), ("text_lr_scale", text_lr_scale)):
+            if not scale > 0:
+                raise ValueError(f"{name} must be > 0, got {scale}")
         if min_train_steps is not None and min_train_steps < 1:
             raise ValueError(f"min_train_steps must be >= 1 or None, got {min_train_steps}")
         vae = load_tokenizer(vae_checkpoint)
@@ -167,14 +170,16 @@ class WorldModelModule(L.LightningModule):
             add_video(self.logger.experiment, "val/real_vs_imagined", video.cpu().numpy(), self.global_step)
 
     def param_groups(self) -> list[dict]:
-        """The optimizer's parameter groups: one, or the trunk and the heads when `head_lr_scale` != 1
-        (so that runs saved before the option resume with the optimizer state they have)."""
-        if self.hparams.get("head_lr_scale", 1.0) == 1.0:
-            return [{"params": list(self.model.parameters())}]
-        heads = [*self.model.reward_head.parameters(), *self.model.termination_head.parameters()]
-        head_ids = {id(p) for p in heads}
-        trunk = [p for p in self.model.parameters() if id(p) not in head_ids]
-        return [{"params": trunk}, {"params": heads, "lr": self.hparams.lr * self.hparams.head_lr_scale}]
+        """The optimizer's parameter groups: the trunk, then the heads if `head_lr_scale` != 1, then the text
+        tower if `text_lr_scale` != 1, each at `lr` times its scale (one group when both are 1, so that runs
+        saved before the options resume with the optimizer state they have)."""
+        model, lr = self.model, self.hparams.lr
+        parts = ((self.hparams.get("head_lr_scale", 1.0), [*model.reward_head.parameters(),
+                                                            *model.termination_head.parameters()]),
+                 (self.hparams.get("text_lr_scale", 1.0), model.transformer.text_parameters()))
+        groups = [{"params": params, "lr": lr * scale} for scale, params in parts if scale != 1.0]
+        scaled = {id(p) for group in groups for p in group["params"]}
+        return [{"params": [p for p in model.parameters() if id(p) not in scaled]}, *groups]
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.param_groups(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)

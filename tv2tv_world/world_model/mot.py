@@ -124,9 +124,11 @@ def apply_rotary(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
     return rearrange(torch.view_as_real(pairs * rotation), "... d two -> ... (d two)").to(x.dtype)
 
 
-def _pair(make) -> nn.ModuleList:
+class ModalityPair(nn.ModuleList):
     """One module per modality: [text, video]."""
-    return nn.ModuleList([make(), make()])
+
+    def __init__(self, make):
+        super().__init__([make(), make()])
 
 
 class MoTBlock(nn.Module):
@@ -136,11 +138,11 @@ class MoTBlock(nn.Module):
         super().__init__()
         d, hidden = cfg.dim, int(cfg.dim * cfg.mlp_ratio)
         self.heads = cfg.heads
-        self.norm1 = _pair(lambda: nn.LayerNorm(d))
-        self.qkv = _pair(lambda: nn.Linear(d, 3 * d, bias=False))
-        self.proj = _pair(lambda: nn.Linear(d, d, bias=False))
-        self.norm2 = _pair(lambda: nn.LayerNorm(d))
-        self.mlp = _pair(lambda: nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d)))
+        self.norm1 = ModalityPair(lambda: nn.LayerNorm(d))
+        self.qkv = ModalityPair(lambda: nn.Linear(d, 3 * d, bias=False))
+        self.proj = ModalityPair(lambda: nn.Linear(d, d, bias=False))
+        self.norm2 = ModalityPair(lambda: nn.LayerNorm(d))
+        self.mlp = ModalityPair(lambda: nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d)))
 
     def forward(self, x: torch.Tensor, modalities: Modalities, mask: torch.Tensor, rope,
                 past: tuple[torch.Tensor, torch.Tensor, int] | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -187,9 +189,16 @@ class MoTTransformer(nn.Module):
         self.patch_embedding = nn.Embedding(cfg.tokens_per_chunk, cfg.dim)
         self.time_embedding = nn.Sequential(nn.Linear(64, cfg.dim), nn.SiLU(), nn.Linear(cfg.dim, cfg.dim))
         self.blocks = nn.ModuleList(MoTBlock(cfg) for _ in range(cfg.depth))
-        self.norm_out = _pair(lambda: nn.LayerNorm(cfg.dim))
+        self.norm_out = ModalityPair(lambda: nn.LayerNorm(cfg.dim))
         self.text_out = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
         self.video_out = nn.Sequential(nn.Linear(cfg.dim, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, patch_dim))
+
+    def text_parameters(self) -> list[nn.Parameter]:
+        """The text tower: what only text tokens pass through (the token embedding, the text output layer and
+        the text half of every `ModalityPair`); text tokens shape the video only through shared attention."""
+        halves = [pair[0] for pair in self.modules() if isinstance(pair, ModalityPair)]
+        return [*self.token_embedding.parameters(), *self.text_out.parameters(),
+                *(p for half in halves for p in half.parameters())]
 
     def patchify(self, latents: torch.Tensor) -> torch.Tensor:
         """(..., c, h, w) latents -> (..., tokens_per_chunk, c * p * p)."""
