@@ -38,7 +38,8 @@ class WorldModelModule(L.LightningModule):
         head_lr_scale: the reward and termination heads learn at `lr` times this: they learn from rare
             events (fruits, episode ends) whose gradients are small beside the flow loss's.
         text_lr_scale: the text tower (`MoTTransformer.text_parameters`) learns at `lr` times this: below 1
-            it is held while the video tower goes on, where the text loss overfits long before the flow loss.
+            it is held while the video tower goes on. On Forage, 0.1 did not stop the held-out text loss's
+            rise (it comes through the shared attention; docs/training_log.md).
         min_train_steps: if set, each training batch keeps only the last L steps of its windows (L drawn
             uniformly from min_train_steps..window; the chunk before them becomes the anchor). A window
             lies inside its episode, so it can hold the episode's end only at its last step: cropped
